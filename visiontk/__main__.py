@@ -1,0 +1,3 @@
+from visiontk.cli import main
+
+main()

@@ -1,0 +1,63 @@
+"""The click group and the error boundary: VisionTKError -> one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from visiontk.errors import VisionTKError
+
+STATE = {"debug": False}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(package_name="visiontk", prog_name="visiontk")
+def cli(debug: bool) -> None:
+    """visiontk: classic CNNs, task heads, YAML recipes, verified exports and OpenCV demos.
+
+    \b
+    Examples:
+      visiontk train recipes/detect.yaml
+      visiontk train recipes/classify.yaml train.epochs=3 --dry-run
+      visiontk evaluate runs/classify --split val
+      visiontk predict runs/classify image.png --out preds/
+    """
+    STATE["debug"] = debug
+
+
+def fail(message: str) -> "NoReturn":  # noqa: F821
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def main(argv=None) -> None:
+    """Console entry point."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")      # keep TensorFlow's C++ logs out of the way
+    argv = list(sys.argv[1:] if argv is None else argv)
+    STATE["debug"] = "--debug" in argv
+    from visiontk.cli import load_commands
+
+    load_commands()
+    try:
+        cli.main(args=argv, prog_name="visiontk", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except VisionTKError as exc:
+        if STATE["debug"]:
+            raise
+        fail(str(exc).replace("\n", " "))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug or an unexpected library error: still one line
+        if STATE["debug"]:
+            raise
+        msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        fail(f"{type(exc).__name__}: {msg} (rerun with --debug for the traceback)")

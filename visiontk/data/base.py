@@ -1,0 +1,72 @@
+"""The data-source contract (TensorFlow-free): a source loads named splits as arrays or file lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Union
+
+import numpy as np
+from pydantic import BaseModel
+
+from visiontk.errors import SourceError
+
+ANNOTATION_KEYS = ("label", "count", "box", "boxes", "classes", "mask", "identity")
+
+
+@dataclass
+class SplitData:
+    """One split. `images` is a uint8/float32 NHWC array, or a list of image file paths (decoded
+    in the pipeline). `annotations` maps keys of ANNOTATION_KEYS to arrays with N rows."""
+
+    images: Union[np.ndarray, list]
+    annotations: dict = field(default_factory=dict)
+    files: list | None = None            # file names for error messages / predictions (optional)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+class DataSource:
+    """Base class; subclasses are registered in `visiontk.registries.SOURCES`.
+
+    Args:
+        cfg: the source's `Config` (recipe `data.params`).
+        input_shape: the model input (H, W, C); sources may generate at this size.
+        seed: the recipe seed (generated data must be deterministic from it).
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[BaseModel]]
+    provides: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, cfg: BaseModel, *, input_shape=(64, 64, 3), seed: int = 0):
+        self.cfg = cfg
+        self.input_shape = tuple(input_shape)
+        self.seed = seed
+
+    def class_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def splits(self) -> tuple[str, ...]:
+        return ("train", "val")
+
+    def load(self, split: str) -> SplitData:
+        raise NotImplementedError
+
+    def extra_info(self) -> dict:
+        """Anything a task may need besides class names (e.g. identity names)."""
+        return {}
+
+    def check_split(self, split: str) -> None:
+        if split not in self.splits():
+            raise SourceError(f"data source '{self.name}' has no split '{split}'; it has: "
+                              f"{', '.join(self.splits())}")
+
+
+def make_source(recipe) -> DataSource:
+    """The recipe's data source, configured."""
+    from visiontk.registries import SOURCES, populate
+
+    populate()
+    cls = SOURCES.get(recipe.data.source)
+    return cls(recipe.data.params, input_shape=recipe.model.input_shape, seed=recipe.seed)

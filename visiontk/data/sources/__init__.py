@@ -1,0 +1,1 @@
+"""Data sources, one module each; every module registers its class in SOURCES."""

@@ -1,0 +1,142 @@
+"""`fashion-mnist`: Zalando's 70,000 28x28 grey images in 10 classes, read from the idx files."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from pydantic import model_validator
+
+from visiontk.data.base import DataSource, SplitData
+from visiontk.errors import DataError, SourceError
+from visiontk.recipe.fields import NonNegInt, PositiveInt, Strict
+from visiontk.registries import SOURCES
+
+CLASS_NAMES = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker",
+               "bag", "ankle boot"]
+FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+class FashionConfig(Strict):
+    path: Optional[str] = None            # folder with the four idx(.gz) files
+    download: bool = False                # fetch with keras.datasets when absent (needs network)
+    val_size: NonNegInt = 5000            # taken from the end of the 60,000 training images
+    classes: Optional[list[int]] = None   # keep only these classes (labels renumbered in this order)
+    limit: Optional[PositiveInt] = None   # at most this many images per split (quick runs, tests)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.classes is not None:
+            bad = [c for c in self.classes if not 0 <= c <= 9]
+            if bad or len(set(self.classes)) != len(self.classes) or not self.classes:
+                raise ValueError(f"classes must be distinct numbers 0-9, got {self.classes}")
+        return self
+
+
+def _candidates(path: Optional[str]) -> list[Path]:
+    if path:
+        return [Path(path).expanduser()]
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return [Path(SYSTEM_DIR), keras_home / "datasets" / "fashion-mnist"]
+
+
+def _find(folder: Path, stem: str) -> Optional[Path]:
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an idx1/idx3 file (optionally gzipped) into a uint8 array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read {path}: {exc}; the file is damaged, fetch it again") from None
+    if len(data) < 8 or data[0] != 0 or data[1] != 0 or data[2] != 8:
+        raise DataError(f"{path} is not an idx file of unsigned bytes (bad magic number)")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    body = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise DataError(f"{path}: header says {dims} but holds {body.size} bytes; the file is "
+                        f"truncated, fetch it again")
+    return body.reshape(dims)
+
+
+@SOURCES.register("fashion-mnist", aliases=("fashion_mnist",))
+class FashionMNIST(DataSource):
+    name = "fashion-mnist"
+    Config = FashionConfig
+    provides = ("label", "identity")
+
+    def __init__(self, cfg, **kw):
+        super().__init__(cfg, **kw)
+        self._cache: dict = {}
+
+    def class_names(self) -> list[str]:
+        keep = self.cfg.classes or list(range(10))
+        return [CLASS_NAMES[c] for c in keep]
+
+    def splits(self):
+        return ("train", "val", "test") if self.cfg.val_size else ("train", "test")
+
+    def folder(self) -> Path:
+        tried = _candidates(self.cfg.path)
+        for folder in tried:
+            if all(_find(folder, s) for pair in FILES.values() for s in pair):
+                return folder
+        if self.cfg.download and not self.cfg.path:
+            return self._download()
+        where = ", ".join(str(p) for p in tried)
+        raise SourceError(
+            f"Fashion-MNIST not found (looked in {where}); install it with "
+            f"`apt-get install dataset-fashion-mnist`, set data.params.path to a folder holding the "
+            f"four idx files, or set data.params.download: true (needs network)")
+
+    def _download(self) -> Path:
+        try:
+            import keras
+
+            keras.datasets.fashion_mnist.load_data()
+        except Exception as exc:  # no network: one line, not a traceback
+            raise SourceError(f"Fashion-MNIST download failed ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:120]}); install it with "
+                              f"`apt-get install dataset-fashion-mnist` instead") from None
+        return _candidates(None)[1]
+
+    def _arrays(self, part: str):
+        if part not in self._cache:
+            folder = self.folder()
+            images = read_idx(_find(folder, FILES[part][0]))
+            labels = read_idx(_find(folder, FILES[part][1])).astype(np.int32)
+            if len(images) != len(labels):
+                raise DataError(f"{folder}: {len(images)} images but {len(labels)} labels in {part}")
+            self._cache[part] = (images, labels)
+        return self._cache[part]
+
+    def load(self, split: str) -> SplitData:
+        self.check_split(split)
+        images, labels = self._arrays("test" if split == "test" else "train")
+        if split != "test" and self.cfg.val_size:
+            cut = len(images) - self.cfg.val_size
+            images, labels = (images[:cut], labels[:cut]) if split == "train" else \
+                (images[cut:], labels[cut:])
+        original = labels
+        if self.cfg.classes is not None:
+            keep = np.isin(labels, self.cfg.classes)
+            images, original = images[keep], labels[keep]
+            remap = np.full(10, -1, np.int32)
+            remap[self.cfg.classes] = np.arange(len(self.cfg.classes))
+            labels = remap[original]
+        if self.cfg.limit:
+            images, labels, original = (a[: self.cfg.limit] for a in (images, labels, original))
+        return SplitData(images[..., None], {"label": labels.astype(np.int32),
+                                             "identity": original.astype(np.int32)})

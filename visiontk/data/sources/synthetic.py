@@ -1,0 +1,108 @@
+"""`synthetic-scenes`: the embedded default source; every annotation kind, no download."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from pydantic import model_validator
+
+from visiontk.data.base import DataSource, SplitData
+from visiontk.data.scenes import PALETTE, SHAPES, draw_scene
+from visiontk.recipe.fields import Fraction, NonNegInt, PositiveInt, Strict
+from visiontk.registries import SOURCES
+
+
+class SyntheticConfig(Strict):
+    train_size: PositiveInt = 2000
+    val_size: PositiveInt = 400
+    test_size: NonNegInt = 0
+    classes: list[str] = ["circle", "square", "triangle"]
+    min_objects: NonNegInt = 1
+    max_objects: PositiveInt = 4
+    size_range: tuple[Fraction, Fraction] = (0.15, 0.45)   # object diameter / image side
+    max_overlap: Fraction = 0.3                             # IoU allowed between two objects
+    texture: Fraction = 0.5                                 # background texture strength
+    noise: Fraction = 0.02                                  # pixel noise (std, fraction of 255)
+    colors: PositiveInt = 8                                 # palette size; identity = shape x colour
+    image_size: Optional[tuple[PositiveInt, PositiveInt]] = None   # default: model.input_shape
+
+    @model_validator(mode="after")
+    def _check(self):
+        unknown = [c for c in self.classes if c not in SHAPES]
+        if unknown:
+            from visiontk.registry import did_you_mean
+
+            raise ValueError(f"unknown shape '{unknown[0]}'{did_you_mean(unknown[0], SHAPES)}; "
+                             f"shapes: {', '.join(SHAPES)}")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes must not repeat")
+        if self.min_objects > self.max_objects:
+            raise ValueError(f"min_objects ({self.min_objects}) is larger than max_objects "
+                             f"({self.max_objects})")
+        if self.size_range[0] > self.size_range[1] or self.size_range[0] <= 0:
+            raise ValueError(f"size_range must be (low, high) with 0 < low <= high <= 1, "
+                             f"got {list(self.size_range)}")
+        if self.colors > len(PALETTE):
+            raise ValueError(f"colors must be at most {len(PALETTE)}, got {self.colors}")
+        return self
+
+
+_SPLIT_INDEX = {"train": 0, "val": 1, "test": 2}
+
+
+@SOURCES.register("synthetic-scenes", aliases=("synthetic",))
+class SyntheticScenes(DataSource):
+    """Shapes on textured backgrounds. The largest object is the scene's `label`, `box` and
+    `identity` (shape x colour); `boxes`/`classes` list every object; `count` counts them."""
+
+    name = "synthetic-scenes"
+    Config = SyntheticConfig
+    provides = ("label", "count", "box", "boxes", "classes", "mask", "identity")
+
+    def class_names(self) -> list[str]:
+        return list(self.cfg.classes)
+
+    def splits(self):
+        return ("train", "val", "test") if self.cfg.test_size else ("train", "val")
+
+    def extra_info(self) -> dict:
+        return {"identities": len(self.cfg.classes) * self.cfg.colors}
+
+    def load(self, split: str) -> SplitData:
+        self.check_split(split)
+        cfg = self.cfg
+        n = {"train": cfg.train_size, "val": cfg.val_size, "test": cfg.test_size}[split]
+        h, w = cfg.image_size or self.input_shape[:2]
+        rng = np.random.default_rng([self.seed, _SPLIT_INDEX[split], 7919])
+        shape_ids = [SHAPES.index(c) for c in cfg.classes]
+        to_label = {s: i for i, s in enumerate(shape_ids)}
+        m = cfg.max_objects
+        images = np.zeros((n, h, w, 3), np.uint8)
+        ann = {"label": np.zeros(n, np.int32), "count": np.zeros(n, np.float32),
+               "box": np.zeros((n, 4), np.float32), "boxes": np.zeros((n, m, 4), np.float32),
+               "classes": np.full((n, m), -1, np.int32), "mask": np.zeros((n, h, w), np.uint8),
+               "identity": np.zeros(n, np.int32)}
+        for i in range(n):
+            k = int(rng.integers(cfg.min_objects, m + 1))
+            img, objs, mask = draw_scene(rng, h, w, classes=shape_ids, n_objects=k,
+                                         size_range=cfg.size_range, max_iou=cfg.max_overlap,
+                                         texture=cfg.texture, noise=cfg.noise, colors=cfg.colors)
+            images[i] = img
+            # mask holds shape index + 1; map to the recipe's class order (+1, 0 = background)
+            lut = np.zeros(len(SHAPES) + 1, np.uint8)
+            for s, j in to_label.items():
+                lut[s + 1] = j + 1
+            ann["mask"][i] = lut[mask]
+            ann["count"][i] = len(objs)
+            for j, o in enumerate(objs):
+                ann["boxes"][i, j] = o["box"]
+                ann["classes"][i, j] = to_label[o["cls"]]
+            if objs:
+                ann["label"][i] = to_label[objs[0]["cls"]]
+                ann["box"][i] = objs[0]["box"]
+                ann["identity"][i] = to_label[objs[0]["cls"]] * cfg.colors + objs[0]["color"]
+        if self.input_shape[2] == 1:
+            images = (images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+                      ).round().astype(np.uint8)[..., None]
+        return SplitData(images, ann)

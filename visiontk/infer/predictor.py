@@ -1,0 +1,108 @@
+"""Predictor: a run or export folder + a backend -> Predictions and overlays for frames."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from visiontk.errors import ModelError, RunError
+from visiontk.infer.preprocess import preprocess
+from visiontk.io import read_json
+
+
+def read_meta(folder: Path) -> dict:
+    for name in ("metadata.json", "meta.json"):
+        if (folder / name).is_file():
+            return read_json(folder / name)
+    raise RunError(f"{folder} is neither a run directory (meta.json) nor an export "
+                   f"(metadata.json)")
+
+
+class Predictor:
+    """Runs a trained model on BGR frames with the training preprocessing and the task's decode.
+
+    Args:
+        path: a run directory (runs/NAME) or an export directory (export/NAME).
+        backend: keras | saved_model | onnx | tflite | auto (onnx for exports when present,
+            else keras).
+
+    Example:
+        >>> pred = Predictor("runs/classify")                        # doctest: +SKIP
+        >>> pred.predict([cv2.imread("cat.png")])[0].name             # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path, backend: str = "auto"):
+        from visiontk.infer.backends import BACKENDS, available
+        from visiontk.registries import TASKS, populate
+
+        folder = Path(path)
+        if not folder.is_dir():
+            raise RunError(f"run or export directory not found: {folder}")
+        self.folder = folder
+        self.meta = read_meta(folder)
+        here = available(folder)
+        if backend == "auto":
+            backend = next((b for b in ("onnx", "keras", "saved_model", "tflite") if b in here), None)
+            if backend is None:
+                raise RunError(f"{folder} holds no model file (model.keras, model.onnx, ...); did the "
+                               f"run finish?")
+        entry = BACKENDS.entry(backend)
+        if backend not in here:
+            raise ModelError(f"backend '{backend}' needs {', '.join(entry.meta.get('files', ()))} in "
+                             f"{folder}; available here: {', '.join(here) or 'none'}")
+        self.backend = backend
+        self._fn = entry.obj(folder, self.meta)
+        populate()
+        self.task = TASKS.get(self.meta["task"])
+        self.last_latency = 0.0
+
+    def raw(self, batch: np.ndarray):
+        return self._fn(batch)
+
+    def predict(self, frames_bgr: list[np.ndarray]) -> list:
+        """Predictions for BGR uint8 frames (any size; boxes come back in their pixels)."""
+        if not frames_bgr:
+            return []
+        batch = preprocess(frames_bgr, self.meta)
+        t0 = time.perf_counter()
+        outputs = self._fn(batch)
+        self.last_latency = time.perf_counter() - t0
+        return self.task.decode(outputs, self.meta, [f.shape[:2] for f in frames_bgr])
+
+    def draw(self, frame_bgr: np.ndarray, prediction) -> np.ndarray:
+        return self.task.draw(frame_bgr.copy(), prediction, self.meta)
+
+
+def predict_files(path, images, *, backend="auto", out_dir=None, batch_size=16) -> list[dict]:
+    """Predict image files; with `out_dir`, write annotated images and predictions.json there.
+
+    Example:
+        >>> predict_files("runs/detect", ["street.jpg"], out_dir="out")  # doctest: +SKIP
+    """
+    import cv2
+
+    from visiontk.infer.preprocess import read_image
+    from visiontk.infer.progress import progress
+    from visiontk.io import atomic_path, write_json
+
+    files = [Path(p) for p in images]
+    frames = {f: read_image(f) for f in files}           # unreadable files fail before any output
+    predictor = Predictor(path, backend)
+    results = []
+    chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for chunk in progress(chunks, "predicting"):
+        preds = predictor.predict([frames[f] for f in chunk])
+        for f, pred in zip(chunk, preds):
+            row = {"image": str(f), **pred.to_dict()}
+            results.append(row)
+            if out_dir is not None:
+                drawn = predictor.draw(frames[f], pred)
+                with atomic_path(Path(out_dir) / f"{f.stem}_pred.png") as tmp:
+                    cv2.imwrite(str(tmp), drawn)
+    if out_dir is not None:
+        write_json(Path(out_dir) / "predictions.json", results)
+    return results

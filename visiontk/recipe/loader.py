@@ -1,0 +1,136 @@
+"""load_recipe: YAML file + CLI overrides -> a validated Recipe, or one RecipeError line."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from visiontk.errors import VisionTKError
+from visiontk.recipe.errors import raise_validation
+from visiontk.recipe.lines import Where, apply_override, parse_override, parse_yaml, read_recipe_text
+from visiontk.recipe.schema import Recipe
+from visiontk.registry import did_you_mean
+
+# builder arguments a recipe may not set through backbone.params (the loop sets them)
+_RESERVED_BUILDER_ARGS = {"input_shape", "include_top", "num_classes", "name", "weights"}
+
+
+def load_recipe(path: str | Path | None = None, overrides: Iterable[str] = (), *,
+                data: dict | None = None) -> Recipe:
+    """Read, override and validate a recipe.
+
+    Args:
+        path: the YAML file (or None when `data` is given).
+        overrides: `key.sub=value` strings, applied in order.
+        data: a recipe as a dict (Python API).
+
+    Example:
+        >>> r = load_recipe("recipes/classify.yaml", ["train.epochs=1"])  # doctest: +SKIP
+        >>> r.train.epochs
+        1
+    """
+    if data is None:
+        text = read_recipe_text(path)
+        raw, lines = parse_yaml(text, str(path))
+    else:
+        import copy
+
+        raw, lines = copy.deepcopy(data), {}
+    where = Where(str(path) if path is not None else None, lines)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise where.error((), f"the recipe must be a mapping of sections (task, model, data, ...), "
+                              f"got {type(raw).__name__}")
+    for text in overrides:
+        keys, value = parse_override(text)
+        apply_override(raw, keys, value, text)
+        where.overrides[keys] = text
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise_validation(exc, Recipe, where)
+    if recipe.name is None:
+        recipe.name = Path(path).stem if path is not None else "run"
+    if recipe.output is None:
+        recipe.output = str(Path("runs") / recipe.name)
+    check_components(recipe, where)
+    return recipe
+
+
+def _check_params(given: dict, allowed: Iterable[str], loc: tuple, what: str, where: Where):
+    allowed = list(allowed)
+    for key in given:
+        if key not in allowed:
+            takes = ", ".join(allowed) if allowed else "none"
+            raise where.error(loc + (key,), f"does not apply to {what}{did_you_mean(key, allowed)}; "
+                                            f"it takes: {takes}")
+
+
+def _validate_section(cfg_cls: type[BaseModel], raw, loc: tuple, where: Where) -> BaseModel:
+    if isinstance(raw, BaseModel):
+        raw = raw.model_dump()
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise where.error(loc, f"must be a mapping (key: value), got {raw!r}")
+    try:
+        return cfg_cls.model_validate(raw)
+    except ValidationError as exc:
+        raise_validation(exc, cfg_cls, where, prefix=loc)
+
+
+def check_components(recipe: Recipe, where: Where) -> None:
+    """Second pass: names against the registries, task head and source params against their Config."""
+    from visiontk.registries import ARCHITECTURES, OPTIMIZERS, SCHEDULES, SOURCES, TASKS, populate
+
+    populate()
+
+    def lookup(registry, name, loc):
+        try:
+            return registry.entry(name)
+        except VisionTKError as exc:
+            raise where.error(loc, str(exc)) from None
+
+    task_cls = lookup(TASKS, recipe.task, ("task",)).obj
+    recipe.model.head = _validate_section(task_cls.Config, recipe.model.head, ("model", "head"), where)
+
+    arch = lookup(ARCHITECTURES, recipe.model.backbone.name, ("model", "backbone", "name"))
+    sig = inspect.signature(arch.obj)
+    if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        accepted = [n for n in sig.parameters if n not in _RESERVED_BUILDER_ARGS and n not in arch.variant]
+        _check_params(recipe.model.backbone.params, accepted, ("model", "backbone", "params"),
+                      f"architecture '{arch.name}'", where)
+    for key in recipe.model.backbone.params:
+        if key in _RESERVED_BUILDER_ARGS:
+            raise where.error(("model", "backbone", "params", key),
+                              "is set by visiontk from the recipe (model.input_shape, the task head, "
+                              "model.backbone.weights); remove it")
+
+    source = lookup(SOURCES, recipe.data.source, ("data", "source")).obj
+    recipe.data.params = _validate_section(source.Config, recipe.data.params, ("data", "params"), where)
+
+    opt = lookup(OPTIMIZERS, recipe.train.optimizer.name, ("train", "optimizer", "name"))
+    given = {k for k, v in recipe.train.optimizer.model_dump(exclude={"name", "learning_rate"}).items()
+             if v is not None}
+    _check_params(sorted(given), opt.meta.get("params", ()), ("train", "optimizer"),
+                  f"optimizer '{opt.name}'", where)
+
+    sched = lookup(SCHEDULES, recipe.train.schedule.name, ("train", "schedule", "name"))
+    given = {k for k, v in recipe.train.schedule.model_dump(exclude={"name"}).items() if v is not None}
+    _check_params(sorted(given), sched.meta.get("params", ()), ("train", "schedule"),
+                  f"schedule '{sched.name}'", where)
+
+    ft = recipe.train.finetune
+    if ft is not None:
+        parts = ft.freeze.split()
+        if not (ft.freeze in ("none", "backbone") or (len(parts) == 2 and parts[0] == "until_layer")):
+            raise where.error(("train", "finetune", "freeze"),
+                              f"must be 'none', 'backbone' or 'until_layer NAME', got {ft.freeze!r}")
+    if recipe.distribute.devices and recipe.distribute.strategy not in ("mirrored", "one_device"):
+        raise where.error(("distribute", "devices"),
+                          f"applies to the mirrored and one_device strategies, not "
+                          f"'{recipe.distribute.strategy}'")

@@ -1,0 +1,127 @@
+"""The recipe, as pydantic models. Task heads and data sources add their own sections
+(`model.head`, `data.params`) through their `Config` classes, checked by `load_recipe`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import Field
+
+from visiontk.recipe.fields import (Fraction, NonNegFloat, NonNegInt, OpenFraction, PositiveFloat,
+                                    PositiveInt, Strict, between)
+
+
+class Backbone(Strict):
+    name: str
+    weights: str = "none"            # none | imagenet | path/to/file.weights.h5
+    params: dict[str, Any] = Field(default_factory=dict)   # builder keyword arguments (variant data)
+
+
+class ModelCfg(Strict):
+    backbone: Backbone
+    input_shape: tuple[PositiveInt, PositiveInt, PositiveInt]
+    head: Any = Field(default_factory=dict)                 # the task's Config (checked by load_recipe)
+    feature: Optional[str] = None                           # named backbone feature map; default: task's choice
+    init_from: Optional[str] = None                         # RUN_DIR, .keras or .weights.h5 (backbone restore)
+
+
+class Augment(Strict):
+    flip: Literal["none", "horizontal", "vertical", "both"] = "none"
+    translate: Annotated[float, between(0.0, 0.5)] = 0.0    # fraction of the image size
+    rotate: Annotated[float, between(0.0, 180.0)] = 0.0     # degrees, classification-style tasks only
+    zoom: Annotated[float, between(0.0, 0.9)] = 0.0
+    brightness: Fraction = 0.0
+    contrast: Fraction = 0.0
+
+
+class DataCfg(Strict):
+    source: str = "synthetic-scenes"
+    params: Any = Field(default_factory=dict)               # the source's Config (checked by load_recipe)
+    augment: Augment = Field(default_factory=Augment)
+    resize: Literal["stretch", "pad"] = "stretch"           # how images meet model.input_shape
+    cache: bool = True
+    shuffle_buffer: PositiveInt = 10000
+
+
+class OptimizerCfg(Strict):
+    name: str = "adam"
+    learning_rate: PositiveFloat = 1e-3
+    momentum: Optional[Fraction] = None
+    nesterov: Optional[bool] = None
+    beta_1: Optional[OpenFraction] = None
+    beta_2: Optional[OpenFraction] = None
+    epsilon: Optional[PositiveFloat] = None
+    rho: Optional[OpenFraction] = None
+    initial_accumulator_value: Optional[NonNegFloat] = None
+    clipnorm: Optional[PositiveFloat] = None
+
+
+class ScheduleCfg(Strict):
+    name: str = "constant"
+    drop_every_epochs: Optional[PositiveInt] = None         # step
+    factor: Optional[Annotated[float, between(0.0, 1.0, lo_open=True)]] = None   # step, plateau
+    decay_rate: Optional[PositiveFloat] = None              # exponential, inverse_time
+    decay_epochs: Optional[PositiveFloat] = None            # exponential, inverse_time
+    warmup_epochs: Optional[NonNegInt] = None               # cosine
+    min_lr: Optional[NonNegFloat] = None                    # cosine, plateau
+    patience: Optional[PositiveInt] = None                  # plateau
+    monitor: Optional[str] = None                           # plateau
+
+
+class Regularization(Strict):
+    weight_decay: NonNegFloat = 0.0     # L2 on kernels, applied by the optimizer (not to biases / BN)
+    dropout: Optional[OpenFraction] = None   # head dropout; None = the architecture's own default
+    label_smoothing: OpenFraction = 0.0
+
+
+class EarlyStopping(Strict):
+    monitor: str = "val_loss"
+    patience: PositiveInt = 5
+    mode: Literal["auto", "min", "max"] = "auto"
+    min_delta: NonNegFloat = 0.0
+
+
+class Finetune(Strict):
+    freeze: str = "none"                                     # none | backbone | until_layer NAME
+    unfreeze_after_epochs: Optional[NonNegInt] = None
+    backbone_lr_multiplier: Annotated[float, between(0.0, 1.0, lo_open=True)] = 1.0
+
+
+class TrainCfg(Strict):
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 32                             # global batch, split across replicas
+    optimizer: OptimizerCfg = Field(default_factory=OptimizerCfg)
+    schedule: ScheduleCfg = Field(default_factory=ScheduleCfg)
+    regularization: Regularization = Field(default_factory=Regularization)
+    early_stopping: Optional[EarlyStopping] = None
+    checkpoint_monitor: Optional[str] = None                 # best checkpoint; default early_stopping.monitor or val_loss
+    finetune: Optional[Finetune] = None
+    steps_per_epoch: Optional[PositiveInt] = None
+    validation_steps: Optional[PositiveInt] = None
+    mixed_precision: Optional[Literal["mixed_float16", "mixed_bfloat16"]] = None
+    jit_compile: bool = False
+    steps_per_execution: PositiveInt = 1
+    deterministic: bool = False
+    tensorboard: bool = True
+
+
+class DistributeCfg(Strict):
+    strategy: Literal["auto", "one_device", "mirrored", "multi_worker", "tpu"] = "auto"
+    devices: Optional[list[str]] = None                      # mirrored / one_device: e.g. [CPU:0, CPU:1]
+    logical_cpus: Optional[PositiveInt] = None               # split the CPU into N logical devices (tests)
+
+
+class Recipe(Strict):
+    task: str
+    model: ModelCfg
+    data: DataCfg = Field(default_factory=DataCfg)
+    train: TrainCfg = Field(default_factory=TrainCfg)
+    distribute: DistributeCfg = Field(default_factory=DistributeCfg)
+    output: Optional[str] = None                             # run directory; default runs/<recipe name>
+    seed: NonNegInt = 0
+    name: Optional[str] = None                               # default: the recipe file's stem
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,1 @@
+"""Task heads, one module each; every module registers its Task class in TASKS."""

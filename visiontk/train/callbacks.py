@@ -1,0 +1,200 @@
+"""Callbacks of a run: history CSV + curves.png, best/last weights, resumable backups."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from visiontk.io import atomic_path, read_json, write_json, write_text
+
+
+class History(keras.callbacks.Callback):
+    """history.csv (one row per epoch, rewritten atomically) and curves.png."""
+
+    def __init__(self, run_dir: Path, plot: bool = True):
+        super().__init__()
+        self.csv_path = Path(run_dir) / "history.csv"
+        self.png_path = Path(run_dir) / "curves.png"
+        self.plot = plot
+        self.rows: dict[int, dict] = {}
+
+    def load(self, initial_epoch: int) -> None:
+        """Keep rows of the epochs before `initial_epoch` (a resumed run)."""
+        if self.csv_path.exists():
+            with open(self.csv_path, newline="") as f:
+                for row in csv.DictReader(f):
+                    e = int(row.pop("epoch"))
+                    if e < initial_epoch:
+                        self.rows[e] = {k: float(v) for k, v in row.items() if v not in ("", None)}
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        lr = self.model.optimizer.learning_rate
+        logs["learning_rate"] = float(np.asarray(lr))
+        self.rows[epoch] = {k: float(np.asarray(v)) for k, v in logs.items()}
+        keys = sorted({k for r in self.rows.values() for k in r})
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["epoch"] + keys)
+        for e in sorted(self.rows):
+            w.writerow([e] + [self.rows[e].get(k, "") for k in keys])
+        write_text(self.csv_path, buf.getvalue())
+        if self.plot:
+            plot_curves(self.rows, self.png_path)
+
+
+def plot_curves(rows: dict[int, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = sorted(rows)
+    names = sorted({k.removeprefix("val_") for r in rows.values() for k in r}
+                   - {"learning_rate", "epoch_seconds"})
+    if not names:
+        return
+    cols = min(3, len(names))
+    nrows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            ys = [rows[e].get(prefix + name, np.nan) for e in epochs]
+            if not all(np.isnan(ys)):
+                ax.plot([e + 1 for e in epochs], ys, style, marker="o", ms=3,
+                        label="val" if prefix else "train")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+
+
+class BestLast(keras.callbacks.Callback):
+    """checkpoints/last.weights.h5 every epoch; best.weights.h5 when `monitor` improves."""
+
+    def __init__(self, ckpt_dir: Path, monitor: str, mode: str):
+        super().__init__()
+        self.dir = Path(ckpt_dir)
+        self.monitor = monitor
+        self.mode = mode
+        self.best = -np.inf if mode == "max" else np.inf
+        self.best_epoch = -1
+
+    def improved(self, value) -> bool:
+        return value > self.best if self.mode == "max" else value < self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.dir / "last.weights.h5") as tmp:
+            self.model.save_weights(str(tmp))
+        value = (logs or {}).get(self.monitor)
+        if value is not None and self.improved(float(value)):
+            self.best, self.best_epoch = float(value), epoch
+            with atomic_path(self.dir / "best.weights.h5") as tmp:
+                self.model.save_weights(str(tmp))
+            write_json(self.dir / "best.json", {"monitor": self.monitor, "value": self.best,
+                                                "epoch": epoch + 1})
+
+    def state(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def set_state(self, s: dict) -> None:
+        self.best, self.best_epoch = s["best"], s["best_epoch"]
+
+
+class Backup(keras.callbacks.Callback):
+    """Resumable state at every epoch end: model weights, optimizer variables (moments, step count,
+    learning rate) and the state of the other stateful callbacks, written to a new folder that is
+    renamed into place, so a crash at any moment leaves the previous complete backup.
+
+    Keras' own BackupAndRestore keeps model weights only (a resumed run restarts its optimizer
+    moments and learning-rate schedule); this one resumes exactly.
+    """
+
+    def __init__(self, backup_dir: Path, stateful: dict | None = None):
+        super().__init__()
+        self.dir = Path(backup_dir)
+        self.stateful = stateful or {}
+
+    @property
+    def latest(self) -> Path | None:
+        """The newest complete backup folder (named in latest.json, written last and atomically)."""
+        pointer = self.dir / "latest.json"
+        if not pointer.is_file():
+            return None
+        folder = self.dir / read_json(pointer)["folder"]
+        return folder if (folder / "state.json").is_file() else None
+
+    def exists(self) -> bool:
+        return self.latest is not None
+
+    def restore(self, model) -> int:
+        """Load the backup into `model` (optimizer must be built) and return the epoch to start."""
+        latest = self.latest
+        state = read_json(latest / "state.json")
+        model.load_weights(str(latest / "model.weights.h5"))
+        opt_vars = model.optimizer.variables
+        saved = np.load(latest / "optimizer.npz")
+        if len(saved.files) != len(opt_vars):
+            raise RuntimeError(f"backup has {len(saved.files)} optimizer variables, model has "
+                               f"{len(opt_vars)}")
+        for i, v in enumerate(opt_vars):
+            v.assign(saved[f"v{i}"])
+        self._pending = state.get("callbacks", {})
+        return int(state["epoch"])
+
+    def on_train_begin(self, logs=None):
+        # other callbacks reset their state in their own on_train_begin; this one runs last
+        for name, values in getattr(self, "_pending", {}).items():
+            cb = self.stateful.get(name)
+            if cb is None:
+                continue
+            if hasattr(cb, "set_state"):
+                cb.set_state(values)
+            else:
+                for k, v in values.items():
+                    setattr(cb, k, v)
+
+    def on_epoch_end(self, epoch, logs=None):
+        folder = self.dir / f"epoch_{epoch + 1:04d}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        self.model.save_weights(str(folder / "model.weights.h5"))
+        np.savez(folder / "optimizer.npz",
+                 **{f"v{i}": np.asarray(v) for i, v in enumerate(self.model.optimizer.variables)})
+        callbacks = {}
+        for name, cb in self.stateful.items():
+            if hasattr(cb, "state"):
+                callbacks[name] = cb.state()
+            else:
+                callbacks[name] = {k: _plain(getattr(cb, k)) for k in
+                                   ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
+                                   if hasattr(cb, k)}
+        (folder / "state.json").write_text(json.dumps({"epoch": epoch + 1, "callbacks": callbacks}))
+        write_json(self.dir / "latest.json", {"folder": folder.name})   # the commit point
+        for old in self.dir.glob("epoch_*"):
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _plain(v):
+    if isinstance(v, (np.generic, np.ndarray)):
+        return np.asarray(v).item()
+    return v

@@ -1,0 +1,127 @@
+"""train(recipe): data -> strategy -> model -> fit with callbacks -> model.keras + metrics.json."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from visiontk.errors import RecipeError
+from visiontk.run import RunDir, make_meta
+
+
+@dataclass
+class Prepared:
+    """Everything built from a recipe before fitting (shared by train, dry-run and evaluate)."""
+
+    recipe: object
+    task: object
+    source: object
+    strategy: object = None
+    strategy_name: str = ""
+    model: object = None
+    train_data: object = None
+    val_data: object = None
+    extra: dict = field(default_factory=dict)
+
+
+def make_task(recipe, source):
+    from visiontk.registries import TASKS
+    from visiontk.tasks.base import DataInfo
+
+    info = DataInfo(class_names=source.class_names(), input_shape=tuple(recipe.model.input_shape),
+                    provides=source.provides, extra=source.extra_info())
+    return TASKS.get(recipe.task)(recipe.model.head, info, recipe)
+
+
+def setup_process(recipe) -> None:
+    """Seeds, determinism and precision policy (before any model is built)."""
+    import keras
+    import tensorflow as tf
+
+    from visiontk.train.strategy import configure_devices
+
+    configure_devices(recipe.distribute)
+    keras.utils.set_random_seed(recipe.seed)
+    if recipe.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(recipe.train.mixed_precision or "float32")
+
+
+def prepare(recipe, *, build: bool = True) -> Prepared:
+    """Source, task, strategy and (when `build`) the compiled model, without loading data."""
+    from visiontk.data.augment import check_augment
+    from visiontk.data.base import make_source
+    from visiontk.train.strategy import make_strategy
+
+    setup_process(recipe)
+    source = make_source(recipe)
+    task = make_task(recipe, source)
+    check_augment(recipe.data.augment, task)
+    if recipe.model.init_from or recipe.train.finetune:
+        from visiontk.train import finetune  # noqa: F401  (added by the fine-tuning feature)
+    p = Prepared(recipe, task, source)
+    p.strategy, p.strategy_name = make_strategy(recipe.distribute)
+    if build:
+        from visiontk.train.model import build_model
+
+        with p.strategy.scope():
+            p.model = build_model(recipe, task)
+    return p
+
+
+def compile_model(p: Prepared, steps_per_epoch: int) -> None:
+    from visiontk.train.optim import build_optimizer
+
+    r = p.recipe
+    with p.strategy.scope():
+        p.model.compile(optimizer=build_optimizer(r.train, steps_per_epoch, r.train.epochs),
+                        loss=p.task.loss(), metrics=p.task.metrics(),
+                        jit_compile=r.train.jit_compile, steps_per_execution=r.train.steps_per_execution)
+
+
+def dry_run(recipe, echo: Callable[[str], None] = print) -> Prepared:
+    """Print the resolved recipe, the strategy and the model summary; train and write nothing."""
+    p = prepare(recipe)
+    echo("# resolved recipe")
+    echo(recipe.to_yaml().rstrip())
+    echo(f"# strategy: {p.strategy_name} ({p.strategy.num_replicas_in_sync} replica(s); global batch "
+         f"{recipe.train.batch_size})")
+    lines: list[str] = []
+    p.model.summary(print_fn=lambda s, **_: lines.append(s), expand_nested=False)
+    echo("\n".join(lines))
+    return p
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict
+    resumed_from_epoch: int = 0
+
+
+def train(recipe, *, force: bool = False, echo: Callable[[str], None] = print) -> TrainResult:
+    """Train a validated recipe into its run directory (resuming an interrupted run).
+
+    Example:
+        >>> from visiontk import load_recipe, train
+        >>> result = train(load_recipe("recipes/classify.yaml", ["train.epochs=1"]))  # doctest: +SKIP
+        >>> result.metrics["val"]["accuracy"]  # doctest: +SKIP
+    """
+    from visiontk.infer.progress import interactive
+    from visiontk.train.fit import fit_and_finish
+
+    run = RunDir(recipe.output)
+    recipe_yaml = recipe.to_yaml()
+    mode = run.check_new_or_resumable(recipe_yaml, force)
+    p = prepare(recipe)
+    p.train_data = p.source.load("train")
+    p.val_data = p.source.load("val") if "val" in p.source.splits() else None
+    if mode == "restart":
+        run.reset()
+    run.write_recipe(recipe_yaml)
+    run.write_meta(make_meta(recipe, p.task, p.task.info.class_names))
+    echo(f"visiontk: {recipe.name}: {p.strategy_name}, {len(p.train_data)} training images, "
+         f"{len(p.val_data) if p.val_data is not None else 0} validation images -> {run.path}")
+    return fit_and_finish(p, run, verbose=1 if interactive() else 2, echo=echo)
