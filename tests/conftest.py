@@ -1,0 +1,82 @@
+"""Shared test helpers. Tests build tiny models and train a few steps; real training lives in
+recipes/ and benchmarks/."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A recipe small enough to train in seconds; tests override what they need.
+TINY = {
+    "task": "classification",
+    "model": {"backbone": {"name": "lenet5", "weights": "none"}, "input_shape": [32, 32, 3],
+              "head": {}},
+    "data": {"source": "synthetic-scenes",
+             "params": {"train_size": 64, "val_size": 32, "max_objects": 1, "texture": 0.2}},
+    "train": {"epochs": 1, "batch_size": 16, "optimizer": {"name": "adam", "learning_rate": 0.001},
+              "tensorboard": False},
+    "seed": 0,
+}
+
+
+def deep_update(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_update(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path):
+    """tiny_recipe(**sections) -> a validated Recipe writing into tmp_path/run."""
+    from visiontk.recipe import load_recipe
+
+    def make(extra: dict | None = None, overrides=()):
+        data = deep_update(TINY, extra or {})
+        data.setdefault("output", str(tmp_path / "run"))
+        return load_recipe(data=data, overrides=overrides)
+
+    return make
+
+
+def write_recipe(path: Path, extra: dict | None = None, *, output: Path | None = None) -> Path:
+    """Write TINY (+extra) as YAML to `path`; returns the path."""
+    import yaml
+
+    data = deep_update(TINY, extra or {})
+    if output is not None:
+        data["output"] = str(output)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def run_cli(*args, cwd=None, timeout=600, env=None) -> subprocess.CompletedProcess:
+    """`python -m visiontk ARGS` in a subprocess (this checkout's code, CI=true, no stdin)."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "visiontk", *map(str, args)], cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=full_env,
+                          stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(autouse=True)
+def _reset_keras_state():
+    """Each test starts with float32 policy and a fresh Keras session (if Keras was imported)."""
+    yield
+    if "keras" in sys.modules:
+        import keras
+
+        keras.mixed_precision.set_global_policy("float32")
+        keras.backend.clear_session()
