@@ -68,4 +68,5 @@ for _name, _block_kind, _layers in [("resnet18", "basic", (2, 2, 2, 2)), ("resne
                                     ("resnet50", "bottleneck", (3, 4, 6, 3)),
                                     ("resnet101", "bottleneck", (3, 4, 23, 3)),
                                     ("resnet152", "bottleneck", (3, 8, 36, 3))]:
-    ARCHITECTURES.add(_name, build_resnet, variant=dict(block=_block_kind, layers=_layers), family="resnet")
+    ARCHITECTURES.add(_name, build_resnet, variant=dict(block=_block_kind, layers=_layers), family="resnet",
+                      small_kwargs=dict(widths=(4, 8, 8, 16)))
