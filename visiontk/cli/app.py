@@ -8,6 +8,7 @@ import sys
 import click
 
 from visiontk.errors import VisionTKError
+from visiontk.runtime.errors import InputError
 
 STATE = {"debug": False}
 
@@ -49,7 +50,7 @@ def main(argv=None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(2)
-    except VisionTKError as exc:
+    except (VisionTKError, InputError) as exc:
         if STATE["debug"]:
             raise
         fail(str(exc).replace("\n", " "))

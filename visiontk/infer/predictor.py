@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from visiontk.errors import ModelError, RunError
-from visiontk.infer.preprocess import preprocess
+from visiontk.runtime.preprocess import preprocess
 from visiontk.io import read_json
 
 
@@ -83,7 +83,7 @@ def predict_files(path, images, *, backend="auto", out_dir=None, batch_size=16) 
     """
     import cv2
 
-    from visiontk.infer.preprocess import read_image
+    from visiontk.runtime.preprocess import read_image
     from visiontk.infer.progress import progress
     from visiontk.io import atomic_path, write_json
 

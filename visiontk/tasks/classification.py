@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
-
-from visiontk.predictions import Prediction
+from visiontk.runtime import classification as runtime
 from visiontk.recipe.fields import PositiveInt, Strict
 from visiontk.registries import TASKS
 from visiontk.tasks.base import Task, pick_feature
@@ -15,11 +13,6 @@ from visiontk.tasks.base import Task, pick_feature
 class ClassificationHead(Strict):
     top_k: PositiveInt = 3          # how many classes decode keeps (and the overlay shows)
     hidden: Optional[PositiveInt] = None   # optional Dense layer (ReLU) before the classifier
-
-
-def softmax_top(probs: np.ndarray, names: list[str], k: int) -> list[tuple[str, float]]:
-    order = np.argsort(-probs)[:k]
-    return [(names[i] if i < len(names) else str(i), float(probs[i])) for i in order]
 
 
 @TASKS.register("classification", aliases=("classify",))
@@ -69,21 +62,11 @@ class Classification(Task):
 
     @classmethod
     def decode(cls, outputs, meta, sizes=None):
-        probs = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
-        names = meta.get("class_names", [])
-        k = meta.get("decode", {}).get("top_k", 3)
-        preds = []
-        for p in probs.reshape(len(probs), -1):
-            top = softmax_top(p, names, k)
-            i = int(np.argmax(p))
-            preds.append(Prediction("classification", label=i, name=top[0][0], score=float(p[i]), top=top))
-        return preds
+        return runtime.decode(outputs, meta, sizes)
 
     @classmethod
     def draw(cls, frame, prediction, meta):
-        from visiontk.infer.draw import draw_top_k
-
-        return draw_top_k(frame, prediction.top)
+        return runtime.draw(frame, prediction, meta)
 
     def evaluate(self, predict_fn, batches, out_dir=None):
         from visiontk.tasks.classification_eval import classification_report

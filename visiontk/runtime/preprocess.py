@@ -11,15 +11,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from visiontk.errors import DataError
+from .errors import InputError
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """BGR uint8 image, or a DataError naming the file."""
+    """BGR uint8 image, or an InputError naming the file."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: image not found")
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
-        what = "not found" if not Path(path).exists() else "not a readable image"
-        raise DataError(f"{path}: {what}")
+        raise InputError(f"{path}: not a readable image (corrupt, or a format OpenCV cannot decode)")
     return img
 
 
