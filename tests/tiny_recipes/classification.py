@@ -1,0 +1,1 @@
+RECIPE = {"task": "classification"}
