@@ -64,3 +64,20 @@ def export(run_dir, **kwargs):
     from visiontk.export import export_run
 
     return export_run(run_dir, **kwargs)
+
+
+# The API functions `train`, `evaluate` and `export` share their names with the subpackages
+# visiontk/train/, visiontk/evaluate.py and visiontk/export/. Importing a submodule makes Python
+# set it as an attribute of this package, which would replace the function; keep the functions.
+import sys as _sys
+import types as _types
+
+
+class _Package(_types.ModuleType):
+    def __setattr__(self, name, value):
+        if name in ("train", "evaluate", "export") and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package

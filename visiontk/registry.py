@@ -68,10 +68,10 @@ class Registry:
         key = str(name).lower()
         key = self._aliases.get(key, key)
         if key not in self._entries:
-            choices = list(self._entries) + list(self._aliases)
-            raise self.error(
-                f"unknown {self.kind} '{name}'{did_you_mean(key, choices)}; "
-                f"known: {', '.join(self.names())}")
+            close = difflib.get_close_matches(key, list(self._entries) + list(self._aliases), n=1,
+                                              cutoff=0.5)
+            hint = f" (did you mean '{self._aliases.get(close[0], close[0])}'?)" if close else ""
+            raise self.error(f"unknown {self.kind} '{name}'{hint}; known: {', '.join(self.names())}")
         return self._entries[key]
 
     def get(self, name: str) -> Any:

@@ -99,16 +99,16 @@ def check_components(recipe: Recipe, where: Where) -> None:
     recipe.model.head = _validate_section(task_cls.Config, recipe.model.head, ("model", "head"), where)
 
     arch = lookup(ARCHITECTURES, recipe.model.backbone.name, ("model", "backbone", "name"))
-    sig = inspect.signature(arch.obj)
-    if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
-        accepted = [n for n in sig.parameters if n not in _RESERVED_BUILDER_ARGS and n not in arch.variant]
-        _check_params(recipe.model.backbone.params, accepted, ("model", "backbone", "params"),
-                      f"architecture '{arch.name}'", where)
     for key in recipe.model.backbone.params:
         if key in _RESERVED_BUILDER_ARGS:
             raise where.error(("model", "backbone", "params", key),
                               "is set by visiontk from the recipe (model.input_shape, the task head, "
                               "model.backbone.weights); remove it")
+    sig = inspect.signature(arch.obj)
+    if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        accepted = [n for n in sig.parameters if n not in _RESERVED_BUILDER_ARGS and n not in arch.variant]
+        _check_params(recipe.model.backbone.params, accepted, ("model", "backbone", "params"),
+                      f"architecture '{arch.name}'", where)
 
     source = lookup(SOURCES, recipe.data.source, ("data", "source")).obj
     recipe.data.params = _validate_section(source.Config, recipe.data.params, ("data", "params"), where)

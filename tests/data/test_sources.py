@@ -1,0 +1,109 @@
+"""Data sources: determinism, the shared annotation schema, and errors that name the file."""
+
+from __future__ import annotations
+
+import gzip
+
+import cv2
+import numpy as np
+import pytest
+
+from visiontk.data.sources.fashion_mnist import FashionConfig, FashionMNIST
+from visiontk.data.sources.image_folder import FolderConfig, ImageFolder
+from visiontk.data.sources.synthetic import SyntheticConfig, SyntheticScenes
+from visiontk.errors import DataError, SourceError
+
+
+def synthetic(**kw):
+    return SyntheticScenes(SyntheticConfig(**{"train_size": 12, "val_size": 6, **kw}),
+                           input_shape=(48, 48, 3), seed=kw.pop("seed", 0) if "seed" in kw else 0)
+
+
+def test_synthetic_is_deterministic_and_consistent():
+    a, b = synthetic().load("train"), synthetic().load("train")
+    np.testing.assert_array_equal(a.images, b.images)
+    assert not np.array_equal(a.images[:6], synthetic().load("val").images)
+    ann = a.annotations
+    assert a.images.shape == (12, 48, 48, 3) and a.images.dtype == np.uint8
+    valid = ann["classes"] >= 0
+    np.testing.assert_array_equal(valid.sum(1), ann["count"])
+    np.testing.assert_array_equal(ann["classes"][:, 0], ann["label"])
+    np.testing.assert_array_equal(ann["boxes"][:, 0], ann["box"])
+    assert (ann["boxes"][valid] >= 0).all() and (ann["boxes"][valid] <= 1).all()
+    assert (ann["boxes"][valid][:, 2:] > ann["boxes"][valid][:, :2]).all()
+    for i in range(12):      # the largest object's class is painted in the mask (1-based)
+        assert (ann["mask"][i] == ann["label"][i] + 1).any()
+    assert ann["identity"].max() < SyntheticConfig().colors * 3
+
+
+def test_synthetic_config_errors():
+    with pytest.raises(ValueError, match="did you mean 'circle'"):
+        SyntheticConfig(classes=["circel"])
+    with pytest.raises(ValueError, match="min_objects"):
+        SyntheticConfig(min_objects=5, max_objects=2)
+
+
+def write_idx(path, arr):
+    arr = np.asarray(arr, np.uint8)
+    header = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + arr.tobytes())
+
+
+@pytest.fixture
+def fashion_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 255, (n, 28, 28)))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    return tmp_path
+
+
+def test_fashion_mnist_reads_idx_splits_and_subsets(fashion_dir):
+    src = FashionMNIST(FashionConfig(path=str(fashion_dir), val_size=10), input_shape=(28, 28, 1))
+    assert src.splits() == ("train", "val", "test")
+    tr, va, te = src.load("train"), src.load("val"), src.load("test")
+    assert (len(tr), len(va), len(te)) == (20, 10, 10)
+    assert tr.images.shape == (20, 28, 28, 1)
+    sub = FashionMNIST(FashionConfig(path=str(fashion_dir), val_size=0, classes=[7, 3]),
+                       input_shape=(28, 28, 1))
+    d = sub.load("train")
+    assert sub.class_names() == ["sneaker", "dress"]
+    assert set(d.annotations["label"]) == {0, 1}
+    np.testing.assert_array_equal(np.where(d.annotations["label"] == 0, 7, 3), d.annotations["identity"])
+
+
+def test_fashion_mnist_missing_and_corrupt(tmp_path, fashion_dir):
+    src = FashionMNIST(FashionConfig(path=str(tmp_path / "nowhere")))
+    with pytest.raises(SourceError, match="apt-get install dataset-fashion-mnist"):
+        src.load("train")
+    header = b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (30, 28, 28))
+    (fashion_dir / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + b"\x00" * 100))
+    with pytest.raises(DataError, match="truncated"):
+        FashionMNIST(FashionConfig(path=str(fashion_dir))).load("train")
+
+
+def make_folder(root, classes=("cat", "dog"), n=5):
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            cv2.imwrite(str(root / c / f"{i}.png"), np.full((20, 24, 3), 40 * i, np.uint8))
+    return root
+
+
+def test_image_folder_split_and_errors(tmp_path):
+    root = make_folder(tmp_path / "imgs")
+    src = ImageFolder(FolderConfig(path=str(root), val_fraction=0.2), input_shape=(16, 16, 3))
+    assert src.class_names() == ["cat", "dog"]
+    tr, va = src.load("train"), src.load("val")
+    assert len(tr) + len(va) == 10 and len(va) == 2
+    assert not set(tr.images) & set(va.images)
+    (root / "empty").mkdir()
+    with pytest.raises(DataError, match="class folder .*empty.* has no images"):
+        ImageFolder(FolderConfig(path=str(root)), input_shape=(16, 16, 3)).load("train")
+    (root / "empty").rmdir()
+    (root / "cat" / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match=r"unreadable image: .*broken\.jpg"):
+        ImageFolder(FolderConfig(path=str(root)), input_shape=(16, 16, 3)).load("train")
+    with pytest.raises(SourceError, match="folder not found"):
+        ImageFolder(FolderConfig(path=str(tmp_path / "missing"))).load("train")

@@ -1,0 +1,101 @@
+"""Training end to end through the API and the CLI with tiny recipes."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli, write_recipe
+from visiontk.errors import RunError
+
+
+def test_train_evaluate_predict_and_refuse_overwrite(tiny_recipe, tmp_path):
+    import cv2
+
+    from visiontk import evaluate, predict, train
+
+    r = tiny_recipe({"train": {"epochs": 2}})
+    result = train(r, echo=lambda s: None)
+    run = result.run_dir
+    for name in ("recipe.yaml", "meta.json", "model.keras", "history.csv", "curves.png", "metrics.json",
+                 "checkpoints/last.weights.h5", "checkpoints/best.weights.h5"):
+        assert (run / name).is_file(), name
+    assert not (run / "backup").exists()                       # removed once the run finished
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1] and "val_accuracy" in rows[0]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= metrics["val"]["accuracy"] <= 1.0 and metrics["train"]["epochs_run"] == 2
+    assert (run / "eval_val" / "confusion_matrix.png").is_file()
+    again = evaluate(run, "val")
+    assert again["accuracy"] == pytest.approx(metrics["val"]["accuracy"])
+
+    img = tmp_path / "scene.png"
+    cv2.imwrite(str(img), np.full((50, 70, 3), 128, np.uint8))
+    rows = predict(run, [img], out_dir=tmp_path / "preds")
+    assert rows[0]["task"] == "classification" and len(rows[0]["top"]) == 3
+    assert abs(sum(p for _, p in rows[0]["top"]) - 1) < 1.0001
+    assert (tmp_path / "preds" / "scene_pred.png").is_file()
+    assert json.loads((tmp_path / "preds" / "predictions.json").read_text())[0]["label"] == rows[0]["label"]
+
+    with pytest.raises(RunError, match="finished run; pass --force"):
+        train(r, echo=lambda s: None)
+    assert train(r, force=True, echo=lambda s: None).metrics["train"]["epochs_run"] == 2
+
+
+def test_dry_run_prints_and_writes_nothing(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", output=tmp_path / "run")
+    out = run_cli("train", recipe, "train.epochs=3", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "epochs: 3" in out.stdout and "# strategy: default strategy" in out.stdout
+    assert "Total params" in out.stdout
+    assert not (tmp_path / "run").exists()
+
+
+def test_schedules_follow_their_formulas():
+    from visiontk.recipe.schema import ScheduleCfg
+    from visiontk.registries import SCHEDULES
+
+    def lr_at(schedule, step):
+        cfg = ScheduleCfg(**schedule)
+        lr = SCHEDULES.get(cfg.name)(cfg, 0.1, 10, 10)        # base 0.1, 10 steps/epoch, 10 epochs
+        return float(lr(step)) if callable(lr) else float(lr)
+
+    assert lr_at({"name": "constant"}, 55) == pytest.approx(0.1)
+    step = {"name": "step", "drop_every_epochs": 3, "factor": 0.5}      # 30 steps = 3 epochs
+    assert lr_at(step, 29) == pytest.approx(0.1)
+    assert lr_at(step, 30) == pytest.approx(0.05)
+    assert lr_at(step, 60) == pytest.approx(0.025)
+    assert lr_at({"name": "exponential", "decay_rate": 0.5, "decay_epochs": 2}, 20) == pytest.approx(0.05)
+    assert lr_at({"name": "inverse_time", "decay_rate": 1.0, "decay_epochs": 1}, 30) == pytest.approx(0.025)
+    assert lr_at({"name": "cosine"}, 50) == pytest.approx(0.05, rel=1e-4)
+    assert lr_at({"name": "cosine", "warmup_epochs": 2}, 10) == pytest.approx(0.05, rel=1e-4)
+
+
+@pytest.mark.parametrize("name,extra", [("sgd", {"momentum": 0.9, "nesterov": True}), ("adagrad", {}),
+                                        ("rmsprop", {"rho": 0.9}), ("adam", {}), ("adamw", {})])
+def test_every_optimizer_builds_with_weight_decay(name, extra):
+    from visiontk.recipe.schema import TrainCfg
+    from visiontk.train.optim import build_optimizer
+
+    cfg = TrainCfg(optimizer={"name": name, "learning_rate": 0.01, **extra},
+                   regularization={"weight_decay": 1e-4})
+    opt = build_optimizer(cfg, 10, 1)
+    assert opt.weight_decay == pytest.approx(1e-4)
+    assert type(opt).__name__.lower() == name
+
+
+def test_label_smoothing_dropout_plateau_and_early_stopping_run(tiny_recipe):
+    from visiontk import train
+
+    r = tiny_recipe({"train": {"epochs": 3, "schedule": {"name": "plateau", "patience": 1, "factor": 0.5},
+                               "regularization": {"dropout": 0.2, "label_smoothing": 0.1},
+                               "early_stopping": {"monitor": "val_loss", "patience": 1}}})
+    result = train(r, echo=lambda s: None)
+    from visiontk.train.model import load_keras_model
+
+    model_layers = [layer.name for layer in load_keras_model(result.run_dir / "model.keras").layers]
+    assert "head_dropout" in model_layers
+    assert 1 <= result.metrics["train"]["epochs_run"] <= 3
