@@ -2,7 +2,9 @@
 count, `.keras` round trip under safe_mode with equal outputs, features usable by a head.
 
 Builds use the registry entry's meta `small_input` (default (32, 32, 3)); the round trip and training
-step also apply `small_kwargs` (e.g. narrower widths) so that the whole zoo stays fast in CI.
+step also apply `small_kwargs` (e.g. narrower widths) so that the whole zoo stays fast in CI. Meta `top`
+says what include_top=True outputs: `classes` (default, a softmax over num_classes), `pixels` (a softmax
+per pixel, U-Net) or `image` (a reconstruction of the input, autoencoders).
 Pinned counts live in `pins_*.py` modules beside this file (one per family): PINS = {name: count}.
 """
 
@@ -41,9 +43,17 @@ def test_builds_small_with_pinned_params_and_finite_output(name):
     assert model.count_params() == PINS[name]
     x = np.random.default_rng(0).random((2, *shape), np.float32)
     y = np.asarray(model(x, training=False))
-    assert y.shape == (2, 7)
     assert np.isfinite(y).all()
-    np.testing.assert_allclose(y.sum(1), 1.0, rtol=1e-5)      # the paper's softmax top
+    # registry meta `top`: what include_top=True gives (the paper's output)
+    top = ARCHITECTURES.entry(name).meta.get("top", "classes")
+    if top == "pixels":          # dense prediction (U-Net): a softmax over classes per pixel
+        assert y.ndim == 4 and y.shape[0] == 2 and y.shape[-1] == 7
+        np.testing.assert_allclose(y.sum(-1), 1.0, rtol=1e-5)
+    elif top == "image":         # autoencoders: the reconstruction of the input, in [0, 1]
+        assert y.shape == (2, *shape) and y.min() >= 0.0 and y.max() <= 1.0
+    else:
+        assert y.shape == (2, 7)
+        np.testing.assert_allclose(y.sum(1), 1.0, rtol=1e-5)      # the paper's softmax top
 
 
 @pytest.mark.parametrize("name", NAMES)

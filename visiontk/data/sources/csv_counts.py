@@ -1,0 +1,122 @@
+"""`csv-counts`: images with an object count each, listed in a CSV file with a header `image,count`.
+
+    image,count
+    photos/0001.jpg,3
+    photos/0002.jpg,0
+
+Image paths are relative to `images` (default: the CSV's folder). Splits: `val_csv` / `test_csv`
+files with the same columns, or `val_fraction` of `csv` (deterministic from the seed). Every row is
+checked when the source loads: a count that is not a number or is negative, a missing image or a
+missing column is one DataError naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from visiontk.data.base import DataSource, SplitData
+from visiontk.errors import DataError, SourceError
+from visiontk.recipe.fields import Fraction, Strict
+from visiontk.registries import SOURCES
+
+
+class CsvCountsConfig(Strict):
+    csv: str                                   # training rows (all rows when val comes from a fraction)
+    val_csv: Optional[str] = None
+    test_csv: Optional[str] = None
+    images: Optional[str] = None               # folder image paths are relative to (default: CSV's folder)
+    val_fraction: Fraction = 0.2               # used when val_csv is not given
+    name: str = "object"                       # what is counted (the class name shown in overlays)
+
+
+def read_counts(path: Path, image_root: Optional[Path] = None) -> tuple[list[str], np.ndarray]:
+    """(image paths, counts) from a CSV with columns image,count; DataError naming file and line.
+
+    Example:
+        >>> files, counts = read_counts(Path("data/counts.csv"))   # doctest: +SKIP
+    """
+    if not path.is_file():
+        raise SourceError(f"counts file not found: {path}")
+    root = image_root if image_root is not None else path.parent
+    files, counts = [], []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        cols = [h.strip().lower() for h in (header or [])]
+        if "image" not in cols or "count" not in cols:
+            raise DataError(f"{path} line 1: the header must name the columns image and count (got "
+                            f"{','.join(header or []) or 'an empty file'})")
+        i_img, i_cnt = cols.index("image"), cols.index("count")
+        for row in reader:
+            line = reader.line_num
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) <= max(i_img, i_cnt):
+                raise DataError(f"{path} line {line}: expected columns image,count, got {','.join(row)!r}")
+            raw = row[i_cnt].strip()
+            try:
+                value = float(raw)
+            except ValueError:
+                raise DataError(f"{path} line {line}: count {raw!r} is not a number") from None
+            if not math.isfinite(value):
+                raise DataError(f"{path} line {line}: count {raw!r} is not a finite number")
+            if value < 0:
+                raise DataError(f"{path} line {line}: count {raw} is negative; counts are 0 or more")
+            image = Path(row[i_img].strip())
+            image = image if image.is_absolute() else root / image
+            if not image.is_file():
+                raise DataError(f"{path} line {line}: image not found: {image}")
+            files.append(str(image))
+            counts.append(value)
+    if not files:
+        raise DataError(f"{path}: no rows after the header")
+    return files, np.asarray(counts, np.float32)
+
+
+@SOURCES.register("csv-counts", aliases=("csv_counts", "counts"))
+class CsvCounts(DataSource):
+    name = "csv-counts"
+    Config = CsvCountsConfig
+    provides = ("count",)
+
+    def __init__(self, cfg, **kw):
+        super().__init__(cfg, **kw)
+        self._rows: dict | None = None
+
+    def class_names(self) -> list[str]:
+        return [self.cfg.name]
+
+    def _read(self, name: str) -> tuple[list[str], np.ndarray]:
+        root = Path(self.cfg.images).expanduser() if self.cfg.images else None
+        return read_counts(Path(name).expanduser(), root)
+
+    def _scan(self) -> dict:
+        if self._rows is None:
+            rows = {"train": self._read(self.cfg.csv)}
+            if self.cfg.val_csv:
+                rows["val"] = self._read(self.cfg.val_csv)
+            elif self.cfg.val_fraction:
+                files, counts = rows["train"]
+                order = np.random.default_rng(self.seed).permutation(len(files))
+                n_val = int(round(len(files) * self.cfg.val_fraction))
+                if n_val:
+                    tr, va = sorted(order[n_val:]), sorted(order[:n_val])
+                    rows = {"train": ([files[i] for i in tr], counts[tr]),
+                            "val": ([files[i] for i in va], counts[va])}
+            if self.cfg.test_csv:
+                rows["test"] = self._read(self.cfg.test_csv)
+            self._rows = rows
+        return self._rows
+
+    def splits(self):
+        return tuple(self._scan())
+
+    def load(self, split: str) -> SplitData:
+        self.check_split(split)
+        files, counts = self._scan()[split]
+        return SplitData(list(files), {"count": counts.copy()}, files=list(files))

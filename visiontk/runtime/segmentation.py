@@ -1,0 +1,43 @@
+"""Segmentation: per-pixel probabilities -> class map (0 background, i + 1 = class i) at the
+original image size; overlay = the coloured mask blended on the frame with a legend.
+
+meta["decode"]: {"output": "softmax" | "sigmoid", "threshold": sigmoid cut-off}.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .draw import blend_mask
+from .maps import to_input_canvas, to_original
+from .predictions import Prediction
+
+
+def label_map(probs: np.ndarray, output: str, threshold: float = 0.5) -> np.ndarray:
+    """(..., H, W, K) probabilities -> (..., H, W) int class map."""
+    if output == "sigmoid":
+        return (probs[..., 0] >= threshold).astype(np.int32)
+    return np.argmax(probs, axis=-1).astype(np.int32)
+
+
+def decode(outputs, meta: dict, sizes=None) -> list:
+    probs = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs, np.float32)
+    dec = meta.get("decode", {})
+    output, threshold = dec.get("output", "softmax"), float(dec.get("threshold", 0.5))
+    preds = []
+    for i, p in enumerate(probs):
+        fill = np.zeros(p.shape[-1], np.float32)
+        if output == "softmax":
+            fill[0] = 1.0                           # outside a valid-padding net's view: background
+        p = to_input_canvas(p, meta, fill)
+        size = sizes[i] if sizes is not None else None
+        p = to_original(p, meta, size)
+        mask = label_map(p, output, threshold)
+        fg = mask > 0
+        preds.append(Prediction("segmentation", mask=mask,
+                                extra={"foreground_fraction": round(float(fg.mean()), 6)}))
+    return preds
+
+
+def draw(frame: np.ndarray, prediction, meta: dict) -> np.ndarray:
+    return blend_mask(frame, prediction.mask, meta.get("class_names", []))

@@ -1,0 +1,110 @@
+"""Count regression (seed 003, "number of dogs"): a linear head on the pooled features predicts how
+many objects an image holds, in total or per class (`per_class: true`, from the source's `classes`).
+
+Losses: mse, mae, huber (`huber_delta`), poisson (with a softplus output, counts must be > 0 in the
+model). Metrics: MAE, RMSE and exact-count accuracy (the rounded prediction equals the count).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from visiontk.errors import RecipeError
+from visiontk.recipe.fields import PositiveFloat, PositiveInt, Strict
+from visiontk.registries import TASKS
+from visiontk.runtime import counting as runtime
+from visiontk.tasks.base import Task, pick_feature
+
+
+class CountingHead(Strict):
+    loss: Literal["mse", "mae", "huber", "poisson"] = "huber"
+    huber_delta: PositiveFloat = 1.0
+    per_class: bool = False                     # one count per class (needs `classes` annotations)
+    hidden: Optional[PositiveInt] = None        # optional Dense layer (ReLU) before the output
+
+
+def exact_count_accuracy(y_true, y_pred):
+    """Fraction of images whose rounded predicted count(s) equal the true count(s)."""
+    from keras import ops
+
+    hit = ops.cast(ops.equal(ops.round(ops.maximum(y_pred, 0.0)), ops.round(y_true)), "float32")
+    return ops.min(hit, axis=-1)
+
+
+@TASKS.register("counting", aliases=("count", "count_regression"))
+class Counting(Task):
+    name = "counting"
+    Config = CountingHead
+    needs = ("count",)
+    monitor = ("val_mae", "min")
+
+    def __init__(self, cfg, info, recipe=None):
+        super().__init__(cfg, info, recipe)
+        if cfg.per_class:
+            if info.provides and "classes" not in info.provides:
+                src = recipe.data.source if recipe is not None else "the data source"
+                raise RecipeError(f"model.head.per_class: source '{src}' has no per-object classes; "
+                                  f"set per_class: false (total counts) or use synthetic-scenes")
+            self.needs = ("count", "classes")
+        if recipe is not None:
+            aug = recipe.data.augment
+            for field in ("translate", "rotate", "zoom"):
+                if getattr(aug, field):
+                    raise RecipeError(f"data.augment.{field}: not supported for task 'counting' (objects "
+                                      f"moved out of or into the frame would change the count); use "
+                                      f"flip, brightness and contrast")
+        self.outputs = info.num_classes if cfg.per_class else 1
+
+    def build(self, backbone, dropout=None):
+        import keras
+        from keras import layers
+
+        inputs = keras.Input(self.info.input_shape, name="image")
+        x = pick_feature(backbone(inputs), self.recipe.model.feature if self.recipe else None)
+        if len(x.shape) == 4:
+            x = layers.GlobalAveragePooling2D(name="head_pool")(x)
+        if self.cfg.hidden:
+            x = layers.Dense(self.cfg.hidden, activation="relu", name="head_hidden")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="head_dropout")(x)
+        act = "softplus" if self.cfg.loss == "poisson" else None
+        out = layers.Dense(self.outputs, activation=act, dtype="float32", name="count")(x)
+        return keras.Model(inputs, out, name="counter")
+
+    def loss(self):
+        import keras
+
+        return {"mse": keras.losses.MeanSquaredError(), "mae": keras.losses.MeanAbsoluteError(),
+                "huber": keras.losses.Huber(delta=self.cfg.huber_delta),
+                "poisson": keras.losses.Poisson()}[self.cfg.loss]
+
+    def metrics(self):
+        import keras
+
+        return [keras.metrics.MeanAbsoluteError(name="mae"),
+                keras.metrics.RootMeanSquaredError(name="rmse"),
+                keras.metrics.MeanMetricWrapper(exact_count_accuracy, name="exact_accuracy")]
+
+    def encode(self, image, annotation):
+        import tensorflow as tf
+
+        if self.cfg.per_class:
+            classes = tf.cast(annotation["classes"], tf.int32)       # -1 pads: one_hot gives zeros
+            return image, tf.reduce_sum(tf.one_hot(classes, self.outputs), axis=0)
+        return image, tf.reshape(tf.cast(annotation["count"], tf.float32), (1,))
+
+    def meta(self):
+        return {"per_class": self.cfg.per_class}
+
+    @classmethod
+    def decode(cls, outputs, meta, sizes=None):
+        return runtime.decode(outputs, meta, sizes)
+
+    @classmethod
+    def draw(cls, frame, prediction, meta):
+        return runtime.draw(frame, prediction, meta)
+
+    def evaluate(self, predict_fn, batches, out_dir=None):
+        from visiontk.tasks.counting_eval import counting_report
+
+        return counting_report(predict_fn, batches, self.info.class_names, self.cfg.per_class, out_dir)
