@@ -1,0 +1,78 @@
+"""ONNX: converted by tf2onnx from the serving function (input `image`, batch dimension `batch`),
+checked with onnx.checker; read with ONNX Runtime for verification and the `onnx` backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from visiontk.errors import ExportError
+
+# tf2onnx 1.17 writes opsets up to 18; below 13 several ops our models use have older forms.
+MIN_OPSET, MAX_OPSET = 13, 18
+DEFAULT_OPSET = 17
+
+
+def check_opset(opset: int) -> int:
+    if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ExportError(f"--opset {opset} is not supported: tf2onnx writes ONNX opsets "
+                          f"{MIN_OPSET}..{MAX_OPSET} (default {DEFAULT_OPSET})")
+    return opset
+
+
+def _name_batch_dim(proto) -> None:
+    """tf2onnx names the dynamic batch dimension 'unk__N'; call it 'batch' on inputs and outputs."""
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            dims[0].dim_param = "batch"
+
+
+def write_onnx(serving, path: Path, opset: int = DEFAULT_OPSET) -> Path:
+    """Convert `serving` (visiontk.export.serving.Serving) to an ONNX file at `path`.
+
+    Example:
+        >>> write_onnx(make_serving(model), Path("export/x/model.onnx"), opset=17)  # doctest: +SKIP
+    """
+    import onnx
+    import tf2onnx
+
+    check_opset(opset)
+    try:
+        proto, _ = tf2onnx.convert.from_function(serving.fn, input_signature=[serving.signature],
+                                                 opset=opset)
+        _name_batch_dim(proto)
+        onnx.checker.check_model(proto)
+    except ExportError:
+        raise
+    except Exception as exc:
+        raise ExportError(f"ONNX conversion failed (opset {opset}): {type(exc).__name__}: "
+                          f"{str(exc).strip().splitlines()[0][:240] if str(exc).strip() else ''}") from None
+    onnx.save(proto, str(path))
+    return Path(path)
+
+
+def onnx_session(path: Path, threads: int | None = None):
+    """An ONNX Runtime CPU session (sequential execution, `threads` intra-op threads)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def load_onnx(path: Path) -> Callable:
+    """fn(batch float32 NHWC) -> {output name: numpy array} through ONNX Runtime."""
+    import numpy as np
+
+    session = onnx_session(path)
+    names = [o.name for o in session.get_outputs()]
+    input_name = session.get_inputs()[0].name
+
+    def run(batch):
+        out = session.run(names, {input_name: np.ascontiguousarray(batch, np.float32)})
+        return dict(zip(names, out))
+
+    return run

@@ -1,0 +1,40 @@
+"""SavedModel: written with keras.export.ExportArchive (signature `serving_default`: image -> named
+outputs), read back with tf.saved_model.load for verification and the `saved_model` backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+SIGNATURE = "serving_default"
+
+
+def write_saved_model(serving, path: Path) -> Path:
+    """Write `serving` (visiontk.export.serving.Serving) as a SavedModel directory at `path`.
+
+    Example:
+        >>> write_saved_model(make_serving(model), Path("export/x/saved_model"))  # doctest: +SKIP
+    """
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(serving.model)
+    archive.add_endpoint(SIGNATURE, serving.fn, input_signature=[serving.signature])
+    archive.write_out(str(path), verbose=False)
+    return Path(path)
+
+
+def load_saved_model(path: Path) -> Callable:
+    """fn(batch float32 NHWC) -> {output name: numpy array}, through the serving signature."""
+    import numpy as np
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    sig = loaded.signatures[SIGNATURE]
+
+    def run(batch):
+        out = sig(image=tf.convert_to_tensor(np.asarray(batch, np.float32)))
+        return {k: v.numpy() for k, v in out.items()}
+
+    run.keep_alive = loaded          # the signature needs its SavedModel object alive
+    return run
