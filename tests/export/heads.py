@@ -1,0 +1,59 @@
+"""Each tiny task head trained once and exported once per test session (shared by tests/export and
+tests/demo): training is the slow part, every test after the first reuses the folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tests.tiny_recipes import all_recipes
+
+HEADS = all_recipes()
+_RUNS: dict = {}
+_EXPORTS: dict = {}
+
+
+def trained_run(head: str, factory) -> Path:
+    """runs/<head> trained from tests/tiny_recipes/<head>.py (once per session)."""
+    if head not in _RUNS:
+        from visiontk.recipe import load_recipe
+        from visiontk.train.loop import train
+
+        root = factory.mktemp(f"run_{head}")
+        data = {**HEADS[head], "output": str(root / head)}
+        train(load_recipe(data=data), echo=lambda *_: None)
+        _RUNS[head] = root / head
+    return _RUNS[head]
+
+
+def exported(head: str, factory):
+    """(export folder with every format, ExportResult) of the head's run (once per session)."""
+    if head not in _EXPORTS:
+        from visiontk.export import export_run
+
+        run = trained_run(head, factory)
+        out = factory.mktemp(f"export_{head}") / head
+        _EXPORTS[head] = (out, export_run(run, formats="all", out=out, echo=lambda *_: None))
+    return _EXPORTS[head]
+
+
+def scene_images(folder: Path, n: int = 3, size=(72, 96), seed: int = 0) -> list[Path]:
+    """Small BGR images with filled shapes (not the model's input size: resizing is exercised)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        img = (rng.random((*size, 3)) * 60 + 40).astype(np.uint8)
+        for _ in range(2):
+            c = tuple(int(v) for v in rng.integers(100, 255, 3))
+            x, y = int(rng.integers(15, size[1] - 15)), int(rng.integers(15, size[0] - 15))
+            if rng.random() < 0.5:
+                cv2.circle(img, (x, y), int(rng.integers(6, 14)), c, -1)
+            else:
+                cv2.rectangle(img, (x - 10, y - 8), (x + 10, y + 8), c, -1)
+        p = folder / f"scene{i}.png"
+        cv2.imwrite(str(p), img)
+        paths.append(p)
+    return paths

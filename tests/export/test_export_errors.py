@@ -1,0 +1,87 @@
+"""What a user can get wrong with `visiontk export`: one line, exit code 2, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.export.heads import trained_run
+
+HEAD = "classification"
+
+
+def _one_error_line(res, *needles):
+    assert res.returncode == 2, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_missing_run(tmp_path):
+    res = run_cli("export", tmp_path / "no_such_run", "--out", tmp_path / "out")
+    _one_error_line(res, "run directory not found", "no_such_run")
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_keras_file(tmp_path, tmp_path_factory):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run(HEAD, tmp_path_factory), run)
+    (run / "model.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    res = run_cli("export", run, "--out", tmp_path / "out")
+    _one_error_line(res, "cannot load", "model.keras")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("opset", ["19", "9"])
+def test_unsupported_opset(tmp_path, tmp_path_factory, opset):
+    res = run_cli("export", trained_run(HEAD, tmp_path_factory), "--opset", opset, "--out",
+                  tmp_path / "out")
+    _one_error_line(res, f"--opset {opset} is not supported", "13..18")
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_export_needs_force(tmp_path, tmp_path_factory):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    run = trained_run(HEAD, tmp_path_factory)
+    res = run_cli("export", run, "--out", out, "--format", "onnx")
+    _one_error_line(res, "already exists", "--force")
+    assert (out / "keep.txt").read_text() == "mine"
+    res = run_cli("export", run, "--out", out, "--format", "onnx", "--force")
+    assert res.returncode == 0, res.stderr
+    assert "exported" in res.stdout and not (out / "keep.txt").exists()
+    assert (out / "model.onnx").is_file() and not (out / "model.tflite").exists()
+    assert json.loads((out / "metadata.json").read_text())["files"] == {"onnx": "model.onnx"}
+
+
+def test_export_that_does_not_verify_is_set_aside(tmp_path, tmp_path_factory):
+    from visiontk.errors import ExportError
+    from visiontk.export import export_run
+
+    out = tmp_path / "strict"
+    with pytest.raises(ExportError, match="did not verify") as err:
+        export_run(trained_run(HEAD, tmp_path_factory), formats="onnx", out=out, tolerance=1e-12,
+                   echo=lambda *_: None)
+    assert "strict.failed" in str(err.value)
+    assert not out.exists()
+    parity = json.loads((tmp_path / "strict.failed" / "parity.json").read_text())
+    assert parity["passed"] is False and parity["formats"]["onnx"]["max_abs"] > 1e-12
+
+
+def test_lowest_supported_opset(tmp_path, tmp_path_factory):
+    import onnx
+
+    from visiontk.export import export_run
+
+    res = export_run(trained_run(HEAD, tmp_path_factory), formats=["onnx"], opset=13,
+                     out=tmp_path / "o13", echo=lambda *_: None)
+    assert res.parity["passed"]
+    proto = onnx.load(str(tmp_path / "o13" / "model.onnx"))
+    assert {o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")} == {13}
+    assert proto.graph.input[0].name == "image"
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
