@@ -71,6 +71,20 @@ def _close(a, b, tol) -> bool:
     return bool(np.all(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)) <= tol))
 
 
+def _similar(a, b) -> bool:
+    """Equal, or numbers (also inside dicts / lists) within VALUE_TOL."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_similar(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_similar(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and _close(a, b, VALUE_TOL)
+    if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
+        return abs(float(a) - float(b)) <= VALUE_TOL * max(1.0, abs(float(a)))
+    return a == b
+
+
 def prediction_mismatches(ref: list, got: list, sizes: list) -> list[str]:
     """Readable differences between two lists of decoded Predictions ([] when they agree)."""
     problems = []
@@ -104,6 +118,10 @@ def prediction_mismatches(ref: list, got: list, sizes: list) -> list[str]:
             problems.append(f"{where}: output image differs by more than 1 grey level")
         if not _close(a.embedding, b.embedding, VALUE_TOL):
             problems.append(f"{where}: embedding differs by more than {VALUE_TOL}")
+        for key, value in a.extra.items():
+            other = b.extra.get(key)
+            if not _similar(value, other):
+                problems.append(f"{where}: {key} {other!r} instead of {value!r}")
         if a.identity != b.identity or not _close(a.distance, b.distance, VALUE_TOL):
             problems.append(f"{where}: identity {b.identity!r} ({b.distance}) instead of "
                             f"{a.identity!r} ({a.distance})")
