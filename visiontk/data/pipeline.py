@@ -91,17 +91,30 @@ def _fits_cache(data: SplitData, input_shape) -> bool:
 
 
 def build_dataset(data: SplitData, task, recipe, *, training: bool, batch_size: int | None = None,
-                  encode: bool = True, shard_policy: str = "DATA"):
-    """Batched dataset for fit (encoded) or evaluation (`encode=False`: raw annotations kept)."""
+                  encode: bool = True, shard: tuple[int, int] | None = None):
+    """Batched dataset for fit (encoded) or evaluation (`encode=False`: raw annotations kept).
+
+    Args:
+        shard: (number of input pipelines, this pipeline's index) for multi-worker training, with
+            `batch_size` the per-replica batch. In-memory data is sharded after the (identically
+            seeded) shuffle, so the workers' batches of one step together are exactly the global
+            batch a single device would see (DATA policy); file lists are sharded before decoding,
+            so each worker reads only its files (FILE policy).
+    """
     import tensorflow as tf
 
     from visiontk.data.augment import make_augment
 
     keys = set(task.needs) | set(task.geometry) | ({"classes"} if "boxes" in task.needs else set())
     batch_size = batch_size or recipe.train.batch_size
-    if training and len(data) < batch_size:
+    n_shards = shard[0] if shard else 1
+    if training and len(data) < batch_size * n_shards:
         raise DataError(f"the training split has {len(data)} images, fewer than one batch "
-                        f"(train.batch_size={batch_size}); lower the batch size or add data")
+                        f"(train.batch_size={batch_size * n_shards}); lower the batch size or add data")
+    by_file = shard is not None and n_shards > 1 and not isinstance(data.images, np.ndarray)
+    if by_file:
+        data = SplitData([p for i, p in enumerate(data.images) if i % n_shards == shard[1]],
+                         {k: np.asarray(v)[shard[1]::n_shards] for k, v in data.annotations.items()})
     ds = source_dataset(data, input_shape=recipe.model.input_shape, resize=recipe.data.resize,
                         keys=keys)
     if recipe.data.cache and _fits_cache(data, recipe.model.input_shape):
@@ -109,6 +122,8 @@ def build_dataset(data: SplitData, task, recipe, *, training: bool, batch_size: 
     if training:
         ds = ds.shuffle(min(recipe.data.shuffle_buffer, len(data)), seed=recipe.seed,
                         reshuffle_each_iteration=True)
+    if shard is not None and n_shards > 1 and not by_file:
+        ds = ds.shard(n_shards, shard[1])
         aug = make_augment(recipe.data.augment, task.geometry, recipe.seed)
         if aug is not None:
             ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)
@@ -117,7 +132,8 @@ def build_dataset(data: SplitData, task, recipe, *, training: bool, batch_size: 
     ds = ds.batch(batch_size, drop_remainder=training,
                   num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = getattr(
-        tf.data.experimental.AutoShardPolicy, shard_policy)
+    # sharded here by hand when `shard` is given; DATA keeps Mirrored's split of a global batch
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF if shard else tf.data.experimental.AutoShardPolicy.DATA)
     options.deterministic = True
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

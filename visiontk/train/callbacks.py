@@ -124,18 +124,21 @@ class Backup(keras.callbacks.Callback):
     moments and learning-rate schedule); this one resumes exactly.
     """
 
-    def __init__(self, backup_dir: Path, stateful: dict | None = None):
+    def __init__(self, backup_dir: Path, stateful: dict | None = None, *, read_from: Path | None = None,
+                 write: bool = True):
         super().__init__()
         self.dir = Path(backup_dir)
+        self.read_dir = Path(read_from) if read_from is not None else self.dir
+        self.write = write                      # False on non-chief workers: they only restore
         self.stateful = stateful or {}
 
     @property
     def latest(self) -> Path | None:
         """The newest complete backup folder (named in latest.json, written last and atomically)."""
-        pointer = self.dir / "latest.json"
+        pointer = self.read_dir / "latest.json"
         if not pointer.is_file():
             return None
-        folder = self.dir / read_json(pointer)["folder"]
+        folder = self.read_dir / read_json(pointer)["folder"]
         return folder if (folder / "state.json").is_file() else None
 
     def exists(self) -> bool:
@@ -169,6 +172,8 @@ class Backup(keras.callbacks.Callback):
                     setattr(cb, k, v)
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self.write:
+            return
         folder = self.dir / f"epoch_{epoch + 1:04d}"
         if folder.exists():
             shutil.rmtree(folder)
@@ -191,7 +196,8 @@ class Backup(keras.callbacks.Callback):
                 shutil.rmtree(old, ignore_errors=True)
 
     def remove(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.write:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _plain(v):

@@ -1,11 +1,17 @@
-"""model.fit with the run's callbacks, then the finished run: model.keras and metrics.json."""
+"""Fitting a prepared recipe and finishing the run: model.keras and metrics.json.
+
+Keras' `model.fit` drives one device, Mirrored and TPU strategies; MultiWorkerMirroredStrategy goes
+through visiontk.train.distributed (Keras 3's fit fails there upstream, keras-team/keras#20585).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import keras
+import numpy as np
 
 from visiontk.io import atomic_path, write_json
 from visiontk.train.callbacks import Backup, BestLast, History
@@ -38,25 +44,31 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self.t0
 
 
-def fit_and_finish(p, run, *, verbose: int, echo):
-    from visiontk.data.pipeline import build_dataset
-    from visiontk.train.loop import TrainResult, compile_model
+@dataclass
+class RunCallbacks:
+    """The run's callbacks in order, with handles on the ones the loop talks to."""
 
+    callbacks: list
+    history: History
+    best_last: BestLast
+    backup: Backup
+    monitor: str
+    mode: str
+    stateful: dict = field(default_factory=dict)
+
+
+def make_callbacks(p, run, val_batches, *, writer: bool = True, backup_from=None) -> RunCallbacks:
+    """Callbacks of a run. `writer=False` (a non-chief worker) keeps the ones that decide (early
+    stopping, plateau, the task's validation metrics) and drops those that write files."""
     r = p.recipe
-    train_ds = build_dataset(p.train_data, p.task, r, training=True)
-    steps = r.train.steps_per_epoch or max(1, len(p.train_data) // r.train.batch_size)
-    if r.train.steps_per_epoch:
-        train_ds = train_ds.repeat()
-    val_ds = None
-    if p.val_data is not None:
-        val_ds = build_dataset(p.val_data, p.task, r, training=False)
-    compile_model(p, steps)
-
     monitor, mode = monitor_of(p)
     history = History(run.path)
     best_last = BestLast(run / "checkpoints", monitor, mode)
     stateful = {"best_last": best_last}
-    callbacks: list = [EpochTimer(), best_last]
+    callbacks: list = [EpochTimer()]
+    callbacks += p.task.callbacks(val_batches, run.path)      # metrics first: others read their logs
+    if writer:
+        callbacks.append(best_last)
     if r.train.early_stopping:
         es = r.train.early_stopping
         stop = keras.callbacks.EarlyStopping(monitor=es.monitor, patience=es.patience, mode=es.mode,
@@ -66,60 +78,128 @@ def fit_and_finish(p, run, *, verbose: int, echo):
     if r.train.schedule.name == "plateau":
         s = r.train.schedule
         plateau = keras.callbacks.ReduceLROnPlateau(
-            monitor=s.monitor or ("val_loss" if val_ds is not None else "loss"),
+            monitor=s.monitor or ("val_loss" if p.val_data is not None else "loss"),
             factor=s.factor or 0.1, patience=s.patience or 3, min_lr=s.min_lr or 0.0, verbose=0)
         stateful["plateau"] = plateau
         callbacks.append(plateau)
-    callbacks += p.task.callbacks(
-        build_dataset(p.val_data, p.task, r, training=False, encode=False) if val_ds is not None else None,
-        run.path)
-    if r.train.tensorboard:
+    if writer and r.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run / "tensorboard"), write_graph=False,
                                                      profile_batch=0))
-    callbacks.append(history)            # after the metric callbacks, so their logs are recorded
-    backup = Backup(run / "backup", stateful)
-    callbacks.append(backup)             # last: restores the others' state after they reset
+    if writer:
+        callbacks.append(history)                 # after the metric callbacks: their logs are recorded
+    backup = Backup(run / "backup", stateful, read_from=backup_from, write=writer)
+    callbacks.append(backup)                      # last: restores the others' state after they reset
+    return RunCallbacks(callbacks, history, best_last, backup, monitor, mode, stateful)
 
+
+def restore(p, run, cbs: RunCallbacks, echo) -> int:
+    """The epoch to start from (restoring the backup into the model and optimizer when one exists)."""
     initial_epoch = 0
-    if backup.exists():
+    if cbs.backup.exists():
         with p.strategy.scope():
             p.model.optimizer.build(p.model.trainable_variables)
-            initial_epoch = backup.restore(p.model)
+            initial_epoch = cbs.backup.restore(p.model)
         echo(f"visiontk: resuming {run.path} from epoch {initial_epoch}")
-    history.load(initial_epoch)
+    cbs.history.load(initial_epoch)
+    return initial_epoch
+
+
+def weights_fingerprint(model) -> str:
+    """sha256 of all weights (bitwise): equal on every worker after a synchronous run."""
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w, dtype=np.float32).tobytes())
+    return h.hexdigest()[:16]
+
+
+def fit_and_finish(p, run, *, verbose: int, echo):
+    from visiontk.data.pipeline import build_dataset
+    from visiontk.train.cluster import cluster_from_env
+    from visiontk.train.loop import TrainResult, compile_model
+
+    r = p.recipe
+    steps = r.train.steps_per_epoch or max(1, len(p.train_data) // r.train.batch_size)
+    compile_model(p, steps)
+    val_batches = (build_dataset(p.val_data, p.task, r, training=False, encode=False)
+                   if p.val_data is not None else None)
+    from visiontk.train.strategy import is_multi_worker
+
+    multi_worker = is_multi_worker(p.strategy)
+    cluster = cluster_from_env() if multi_worker else None
+    writer = cluster is None or cluster.is_chief
+    work = run if writer else p.extra["worker_dir"]
+    # every worker restores from the chief's backup (a shared folder on a real cluster)
+    backup_from = None if p.extra.get("fresh") else run / "backup"
+    cbs = make_callbacks(p, work, val_batches, writer=writer, backup_from=backup_from)
+    initial_epoch = restore(p, work, cbs, echo)
 
     t0 = time.perf_counter()
     if initial_epoch < r.train.epochs:
-        p.model.fit(train_ds, validation_data=val_ds, epochs=r.train.epochs,
-                    initial_epoch=initial_epoch, steps_per_epoch=steps,
-                    validation_steps=r.train.validation_steps, callbacks=callbacks, verbose=verbose,
-                    shuffle=False)
-    fit_seconds = time.perf_counter() - t0
+        if multi_worker:
+            from visiontk.train.distributed import fit_distributed
 
-    # the final model: best weights when a best checkpoint exists
+            fit_distributed(p, cbs.callbacks, steps=steps, initial_epoch=initial_epoch,
+                            verbose=verbose)
+        else:
+            train_ds = build_dataset(p.train_data, p.task, r, training=True)
+            if r.train.steps_per_epoch:
+                train_ds = train_ds.repeat()
+            val_ds = (build_dataset(p.val_data, p.task, r, training=False)
+                      if p.val_data is not None else None)
+            p.model.fit(train_ds, validation_data=val_ds, epochs=r.train.epochs,
+                        initial_epoch=initial_epoch, steps_per_epoch=steps,
+                        validation_steps=r.train.validation_steps, callbacks=cbs.callbacks,
+                        verbose=verbose, shuffle=False)
+    fit_seconds = time.perf_counter() - t0
+    if not writer:
+        echo(f"visiontk: worker {cluster.index} finished; weights fingerprint "
+             f"{weights_fingerprint(p.model)}")
+        return TrainResult(run.path, {}, initial_epoch)
+    return finish(p, run, cbs, fit_seconds=fit_seconds, steps=steps, initial_epoch=initial_epoch,
+                  echo=echo, multi_worker=multi_worker)
+
+
+def final_model(p, run):
+    """The model to save: best weights, the task's inference form, float32 even after mixed
+    precision (rebuilt under the float32 policy with the trained weights)."""
     best = run / "checkpoints" / "best.weights.h5"
     if best.is_file():
         p.model.load_weights(str(best))
-    final = p.task.inference_model(p.model)
+    model = p.model
+    if p.recipe.train.mixed_precision:
+        from visiontk.train.model import build_model
+
+        keras.mixed_precision.set_global_policy("float32")
+        model = build_model(p.recipe, p.task)
+        model.set_weights(p.model.get_weights())
+    return p.task.inference_model(model)
+
+
+def finish(p, run, cbs: RunCallbacks, *, fit_seconds, steps, initial_epoch, echo, multi_worker=False):
+    from visiontk.evaluate import evaluate_prepared
+    from visiontk.train.loop import TrainResult
+
+    r = p.recipe
+    if multi_worker:
+        echo(f"visiontk: worker 0 (chief) finished; weights fingerprint {weights_fingerprint(p.model)}")
+    final = final_model(p, run)
     with atomic_path(run / "model.keras") as tmp:
         final.save(str(tmp))
-
-    from visiontk.evaluate import evaluate_prepared
-
     metrics = {}
     for split in ("val", "test"):
         if split in p.source.splits():
             metrics[split] = evaluate_prepared(p, final, split, out_dir=run.path)
-    rows = history.rows
+    rows = cbs.history.rows
+    best = cbs.best_last
     metrics["train"] = {
         "epochs_run": len(rows), "fit_seconds": round(fit_seconds, 2),
-        "best": {"monitor": monitor, "value": best_last.best if best_last.best_epoch >= 0 else None,
-                 "epoch": best_last.best_epoch + 1 if best_last.best_epoch >= 0 else None},
+        "best": {"monitor": cbs.monitor, "value": best.best if best.best_epoch >= 0 else None,
+                 "epoch": best.best_epoch + 1 if best.best_epoch >= 0 else None},
         "images_per_second": _throughput(rows, steps * r.train.batch_size),
         "strategy": p.strategy_name, "replicas": p.strategy.num_replicas_in_sync,
     }
     write_json(run / "metrics.json", metrics)          # written last: marks the run finished
-    backup.remove()
+    cbs.backup.remove()
     echo(f"visiontk: finished {run.path}: " + _summary(metrics))
     return TrainResult(run.path, metrics, initial_epoch)
 

@@ -55,6 +55,8 @@ def prepare(recipe, *, build: bool = True) -> Prepared:
     from visiontk.data.base import make_source
     from visiontk.train.strategy import make_strategy
 
+    # the strategy first: MultiWorkerMirroredStrategy must configure collectives before any TF op
+    strategy, strategy_name = make_strategy(recipe.distribute)
     setup_process(recipe)
     source = make_source(recipe)
     task = make_task(recipe, source)
@@ -62,7 +64,7 @@ def prepare(recipe, *, build: bool = True) -> Prepared:
     if recipe.model.init_from or recipe.train.finetune:
         from visiontk.train import finetune  # noqa: F401  (added by the fine-tuning feature)
     p = Prepared(recipe, task, source)
-    p.strategy, p.strategy_name = make_strategy(recipe.distribute)
+    p.strategy, p.strategy_name = strategy, strategy_name
     if build:
         from visiontk.train.model import build_model
 
@@ -110,18 +112,34 @@ def train(recipe, *, force: bool = False, echo: Callable[[str], None] = print) -
         >>> result.metrics["val"]["accuracy"]  # doctest: +SKIP
     """
     from visiontk.infer.progress import interactive
+    from visiontk.train.cluster import cluster_from_env
     from visiontk.train.fit import fit_and_finish
 
     run = RunDir(recipe.output)
     recipe_yaml = recipe.to_yaml()
     mode = run.check_new_or_resumable(recipe_yaml, force)
     p = prepare(recipe)
+    p.extra["fresh"] = mode != "resume"
     p.train_data = p.source.load("train")
     p.val_data = p.source.load("val") if "val" in p.source.splits() else None
+    from visiontk.train.strategy import is_multi_worker
+
+    cluster = cluster_from_env() if is_multi_worker(p.strategy) else None
+    echo(f"visiontk: {recipe.name}: {p.strategy_name}, {len(p.train_data)} training images, "
+         f"{len(p.val_data) if p.val_data is not None else 0} validation images -> {run.path}")
+    if cluster is not None and not cluster.is_chief:
+        # only the chief writes the run; this worker keeps its files in a folder removed at the end
+        import shutil
+        import tempfile
+
+        worker_dir = RunDir(tempfile.mkdtemp(prefix=f"visiontk-worker{cluster.index}-"))
+        p.extra["worker_dir"] = worker_dir
+        try:
+            return fit_and_finish(p, run, verbose=0, echo=echo)
+        finally:
+            shutil.rmtree(worker_dir.path, ignore_errors=True)
     if mode == "restart":
         run.reset()
     run.write_recipe(recipe_yaml)
     run.write_meta(make_meta(recipe, p.task, p.task.info.class_names))
-    echo(f"visiontk: {recipe.name}: {p.strategy_name}, {len(p.train_data)} training images, "
-         f"{len(p.val_data) if p.val_data is not None else 0} validation images -> {run.path}")
     return fit_and_finish(p, run, verbose=1 if interactive() else 2, echo=echo)

@@ -36,7 +36,9 @@ def make_strategy(cfg):
 
     configure_devices(cfg)
     kind = cfg.strategy
-    gpus = tf.config.list_logical_devices("GPU")
+    # physical, not logical: listing logical devices starts the TF context, after which
+    # MultiWorkerMirroredStrategy can no longer configure its collectives
+    gpus = tf.config.list_physical_devices("GPU")
     if kind == "auto":
         if _tpu_requested():
             kind = "tpu"
@@ -68,7 +70,8 @@ def make_strategy(cfg):
     if kind == "mirrored":
         devices = _devices(cfg.devices) if cfg.devices else None
         if devices is None:
-            devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+            devices = ([d.name for d in tf.config.list_logical_devices("GPU")]
+                       or [d.name for d in tf.config.list_logical_devices("CPU")])
         strategy = tf.distribute.MirroredStrategy(devices=devices)
         return strategy, f"MirroredStrategy ({', '.join(devices)})"
     if cfg.devices:
@@ -96,3 +99,9 @@ def _devices(names):
                               f"devices set distribute.logical_cpus)")
         out.append(match[0])
     return out
+
+
+def is_multi_worker(strategy) -> bool:
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)

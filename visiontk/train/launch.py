@@ -1,0 +1,125 @@
+"""`visiontk launch`: N local worker processes on 127.0.0.1 with free ports and TF_CONFIG.
+
+Logs are streamed with a `[worker i]` prefix; when one worker fails (or is killed) the others are
+stopped and the launcher exits 2 naming it; otherwise it returns the chief's exit code. Rerunning the
+same launch resumes from the chief's last backup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable, Sequence
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def tf_config(ports: Sequence[int], index: int) -> str:
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def _describe(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _stream(proc, prefix: str, echo: Callable[[str], None], lock: threading.Lock) -> None:
+    for line in proc.stdout:
+        with lock:
+            echo(f"{prefix} {line.rstrip()}")
+
+
+def launch(recipe: str, overrides: Sequence[str], workers: int, *, force: bool = False,
+           echo: Callable[[str], None] = print, timeout: float | None = None) -> int:
+    """Run `visiontk train RECIPE OVERRIDES` as `workers` processes of one multi-worker job."""
+    from visiontk.errors import RunError
+
+    ports = free_ports(workers)
+    lock = threading.Lock()
+    procs, threads = [], []
+    args = ["train", str(recipe), *overrides, "distribute.strategy=multi_worker"]
+    if force:
+        args.append("--force")
+    echo(f"[launch] {workers} workers on 127.0.0.1 ports {', '.join(map(str, ports))}")
+    for i in range(workers):
+        env = {**os.environ, "TF_CONFIG": tf_config(ports, i), "PYTHONUNBUFFERED": "1",
+               "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+        proc = subprocess.Popen([sys.executable, "-m", "visiontk", *args], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                bufsize=1, start_new_session=True)
+        echo(f"[launch] worker {i} pid {proc.pid}")
+        t = threading.Thread(target=_stream, args=(proc, f"[worker {i}]", echo, lock), daemon=True)
+        t.start()
+        procs.append(proc)
+        threads.append(t)
+    start = time.monotonic()
+    failed = None
+    try:
+        while True:
+            codes = [p.poll() for p in procs]
+            bad = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]
+            if bad:
+                failed = bad[0]
+                break
+            if all(c == 0 for c in codes):
+                break
+            if timeout is not None and time.monotonic() - start > timeout:
+                failed = (-1, None)
+                break
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        failed = (-2, None)
+    if failed is not None:
+        _stop(procs)
+    for t in threads:
+        t.join(timeout=5)
+    if failed is None:
+        return procs[0].returncode
+    index, code = failed
+    if index == -1:
+        raise RunError(f"launch: workers did not finish within {timeout:.0f} s; stopped all of them")
+    if index == -2:
+        raise RunError("launch: interrupted; stopped all workers (rerun the same command to resume)")
+    raise RunError(f"launch: worker {index} failed ({_describe(code)}); stopped the other workers. "
+                   f"Rerun the same command to resume from the last saved epoch")
+
+
+def _stop(procs) -> None:
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 10
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
