@@ -41,3 +41,12 @@ def test_mirrored_two_cpus_matches_single_device(tmp_path):
     (la, va), (lb, vb) = first_epoch_loss(tmp_path / "single"), first_epoch_loss(tmp_path / "mirrored")
     assert lb == pytest.approx(la, rel=1e-5)
     assert vb == pytest.approx(va, rel=1e-5)
+
+
+def test_one_device_with_a_named_device_trains(tiny_recipe):
+    from visiontk import train
+
+    r = tiny_recipe({"distribute": {"strategy": "one_device", "devices": ["CPU:0"]}})
+    result = train(r, echo=lambda s: None)
+    assert result.metrics["train"]["strategy"].startswith("OneDeviceStrategy")
+    assert result.metrics["train"]["epochs_run"] == 1

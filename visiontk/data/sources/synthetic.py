@@ -83,7 +83,9 @@ class SyntheticScenes(DataSource):
                "box": np.zeros((n, 4), np.float32), "boxes": np.zeros((n, m, 4), np.float32),
                "classes": np.full((n, m), -1, np.int32), "mask": np.zeros((n, h, w), np.uint8),
                "identity": np.zeros(n, np.int32)}
-        for i in range(n):
+        from visiontk.infer.progress import progress
+
+        for i in progress(range(n), f"generating {split} scenes"):
             k = int(rng.integers(cfg.min_objects, m + 1))
             img, objs, mask = draw_scene(rng, h, w, classes=shape_ids, n_objects=k,
                                          size_range=cfg.size_range, max_iou=cfg.max_overlap,
