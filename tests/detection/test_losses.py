@@ -1,0 +1,76 @@
+"""YOLO v1 loss and localization loss: zero for perfect predictions, larger when boxes move."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from visiontk.tasks.detection import encode_grid, targets_to_outputs
+
+BOXES = np.array([[0.05, 0.10, 0.40, 0.45], [0.55, 0.50, 0.90, 0.95], [0, 0, 0, 0]], np.float32)
+CLASSES = np.array([1, 0, -1], np.int32)
+
+
+def _targets(grid=4):
+    return np.asarray(encode_grid(BOXES, CLASSES, grid, 3))[None].astype(np.float32)
+
+
+@pytest.mark.parametrize("box_loss", ["mse", "smooth_l1", "giou"])
+@pytest.mark.parametrize("target", ["iou", "one"])
+def test_yolo_loss_zero_when_perfect_and_grows_when_boxes_move(box_loss, target):
+    from visiontk.losses.detection import YoloLoss
+
+    loss = YoloLoss(4, 2, 3, box_loss=box_loss, confidence_target=target)
+    y = _targets()
+    perfect = targets_to_outputs(y, 2, slot=1).astype(np.float32)
+    terms = {k: float(np.asarray(v)[0]) for k, v in loss.terms(y, perfect).items()}
+    assert terms["noobject"] == 0.0                      # every other predictor says "empty"
+    assert terms["coord"] == pytest.approx(0.0, abs=1e-5)
+    assert terms["object"] == pytest.approx(0.0, abs=1e-5)
+    assert terms["class"] == pytest.approx(0.0, abs=1e-5)
+    base = float(loss(y, perfect))
+    previous = base
+    for shift in (0.05, 0.15, 0.3):                      # move every box left (cell units)
+        moved = perfect.copy()
+        obj = y[..., 0] > 0
+        moved[..., 6][obj] = perfect[..., 6][obj] - shift
+        value = float(loss(y, moved))
+        assert value > previous
+        previous = value
+
+
+def test_yolo_loss_no_object_term_counts_false_alarms():
+    from visiontk.losses.detection import YoloLoss
+
+    loss = YoloLoss(4, 2, 3, noobj_weight=0.5)
+    y = _targets()
+    out = targets_to_outputs(y, 2).astype(np.float32)
+    out[0, 3, 0, 0] = 0.8                                 # confidence in an empty cell
+    t = loss.terms(y, out)
+    assert float(np.asarray(t["noobject"])[0]) == pytest.approx(0.5 * 0.8 ** 2, rel=1e-5)
+
+
+def test_yolo_loss_config_round_trip():
+    import keras
+
+    from visiontk.losses.detection import YoloLoss
+
+    loss = YoloLoss(7, 2, 3, coord_weight=3.0, noobj_weight=0.25, box_loss="giou")
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+    assert again.get_config() == loss.get_config()
+
+
+@pytest.mark.parametrize("box_loss", ["smooth_l1", "giou", "smooth_l1+giou"])
+def test_localization_loss_zero_when_perfect_and_grows(box_loss):
+    from visiontk.losses.localization import LocalizationLoss
+
+    loss = LocalizationLoss(3, box_loss=box_loss)
+    y = np.array([[0.5, 0.4, 0.3, 0.2, 0, 1, 0]], np.float32)
+    assert float(loss(y, y)) == pytest.approx(0.0, abs=1e-5)
+    previous = 0.0
+    for shift in (0.02, 0.1, 0.3):
+        moved = y.copy()
+        moved[0, 0] += shift
+        value = float(loss(y, moved))
+        assert value > previous
+        previous = value

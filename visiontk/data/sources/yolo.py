@@ -1,0 +1,154 @@
+"""`yolo`: YOLO txt labels (`class cx cy w h` per line, normalised to the image) + a names list.
+
+Layout (Ultralytics'; what `visiontk data convert --to yolo` writes):
+
+    ROOT/images/train/*.png   ROOT/labels/train/*.txt   (val/, test/ likewise)
+    ROOT/classes.txt          one class name per line (or ROOT/data.yaml with `names:`)
+
+An image without a label file has no objects; a label file without its image is an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from visiontk.data.annotations import (IMAGE_EXTENSIONS, BoxDataset, ImageRecord, check_box,
+                                       check_class, verify_size)
+from visiontk.data.sources.coco import SPLITS, BoxFolderSource
+from visiontk.errors import DataError, SourceError
+from visiontk.recipe.fields import PositiveInt, Strict
+from visiontk.registries import SOURCES
+
+
+def read_names(root: Path) -> list[str]:
+    """Class names from ROOT/classes.txt (or obj.names), else ROOT/data.yaml `names`."""
+    for name in ("classes.txt", "obj.names"):
+        if (root / name).is_file():
+            return [ln.strip() for ln in (root / name).read_text(encoding="utf-8").splitlines()
+                    if ln.strip()]
+    if (root / "data.yaml").is_file():
+        import yaml
+
+        try:
+            names = (yaml.safe_load((root / "data.yaml").read_text(encoding="utf-8")) or {}).get("names")
+        except yaml.YAMLError as exc:
+            raise DataError(f"{root / 'data.yaml'}: malformed YAML: {str(exc).splitlines()[0]}") from None
+        if isinstance(names, dict):
+            names = [names[k] for k in sorted(names)]
+        if isinstance(names, list) and names:
+            return [str(n) for n in names]
+    raise SourceError(f"{root}: no class names (write one per line to {root / 'classes.txt'}, or "
+                      f"set data.params.names)")
+
+
+def parse_label_file(path: Path, names: list[str], size) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (normalised x1, y1, x2, y2) and classes of one label file; errors name the line."""
+    boxes, classes = [], []
+    w, h = size if size is not None else (None, None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file") from None
+    for n, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        where = f"{path} line {n}"
+        if len(parts) != 5:
+            raise DataError(f"{where}: expected 'class cx cy w h' (5 fields), got {line.strip()!r}")
+        cls = check_class(parts[0], names, where)
+        try:
+            cx, cy, bw, bh = map(float, parts[1:])
+        except ValueError:
+            raise DataError(f"{where}: cx cy w h must be numbers, got {' '.join(parts[1:])!r}") from None
+        x1, y1, x2, y2 = cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2
+        if w is not None:      # check in pixels (with the usual one-pixel tolerance)
+            x1, y1, x2, y2 = (v / s for v, s in zip(check_box(x1 * w, y1 * h, x2 * w, y2 * h, w, h, where),
+                                                     (w, h, w, h)))
+        else:
+            x1, y1, x2, y2 = check_box(x1, y1, x2, y2, 1.0, 1.0, where)
+        boxes.append((x1, y1, x2, y2))
+        classes.append(cls)
+    return np.array(boxes, np.float64).reshape(-1, 4), np.array(classes, int)
+
+
+def _images_by_stem(folder: Path) -> dict:
+    out = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file():
+            out.setdefault(p.stem, p)
+    return out
+
+
+def read_yolo(root: str | Path, *, names: Optional[list[str]] = None, verify: bool = True) -> BoxDataset:
+    """Every split under ROOT/images/<split> (train required).
+
+    Example:
+        >>> ds = read_yolo("data/shapes_yolo")                   # doctest: +SKIP
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise SourceError(f"data.params.path: folder not found: {root}")
+    ds = BoxDataset(list(names) if names else read_names(root))
+    for split in SPLITS:
+        img_dir, lbl_dir = root / "images" / split, root / "labels" / split
+        if not img_dir.is_dir():
+            continue
+        images = _images_by_stem(img_dir)
+        labels = {p.stem: p for p in sorted(lbl_dir.glob("*.txt"))} if lbl_dir.is_dir() else {}
+        orphans = sorted(set(labels) - set(images))
+        if orphans:
+            raise DataError(f"{labels[orphans[0]]}: image file not found: no "
+                            f"{img_dir / orphans[0]}.{{{','.join(e[1:] for e in IMAGE_EXTENSIONS)}}}")
+        records = []
+        for stem, img in images.items():
+            rec = ImageRecord(img, np.zeros((0, 4)), np.zeros(0, int), stem=stem)
+            if verify:
+                verify_size(rec, str(img))
+            size = (rec.width, rec.height) if verify else None
+            if stem in labels:
+                rec.boxes, rec.classes = parse_label_file(labels[stem], ds.class_names, size)
+            records.append(rec)
+        ds.splits[split] = records
+    if "train" not in ds.splits or not ds.splits["train"]:
+        raise SourceError(f"{root}: no training images (expected {root}/images/train/*.jpg|png and "
+                          f"{root}/labels/train/*.txt)")
+    return ds
+
+
+def write_yolo(ds: BoxDataset, dst: Path, save_image) -> None:
+    """ROOT/images/<split>/, ROOT/labels/<split>/<stem>.txt, ROOT/classes.txt and data.yaml."""
+    import yaml
+
+    for split, records in ds.splits.items():
+        (dst / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for rec in records:
+            name = save_image(rec, dst / "images" / split)
+            lines = []
+            for b, c in zip(rec.boxes, rec.classes):
+                cx, cy, bw, bh = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1]
+                lines.append(f"{int(c)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}")
+            (dst / "labels" / split / f"{Path(name).stem}.txt").write_text(
+                "".join(ln + "\n" for ln in lines), encoding="utf-8")
+    (dst / "classes.txt").write_text("".join(n + "\n" for n in ds.class_names), encoding="utf-8")
+    spec = {"path": ".", **{s: f"images/{s}" for s in ds.splits}, "names": list(ds.class_names)}
+    (dst / "data.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+
+
+class YoloConfig(Strict):
+    path: str
+    names: Optional[list[str]] = None     # default: ROOT/classes.txt or ROOT/data.yaml names
+    verify: bool = True
+    max_objects: Optional[PositiveInt] = None
+
+
+@SOURCES.register("yolo")
+class YoloSource(BoxFolderSource):
+    name = "yolo"
+    Config = YoloConfig
+
+    def read(self):
+        return read_yolo(self.cfg.path, names=self.cfg.names, verify=self.cfg.verify)

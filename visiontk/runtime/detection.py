@@ -1,0 +1,91 @@
+"""Grid detection (YOLO v1 style): raw grid outputs -> boxes with scores, per-class NMS; overlay.
+
+Output layout, per image: (S, S, B * 5 + C). For each cell (row, col) and each of its B predictors
+b, channels [5b .. 5b+4] are (confidence, x, y, sqrt(w), sqrt(h)), all in [0, 1]: x, y are the box
+centre relative to the cell (0 = left/top edge of the cell, 1 = right/bottom), w, h are relative to
+the image and predicted as their square roots (YOLO v1: an error on a small box counts more than
+the same error on a large one). The last C channels are the cell's class probabilities (softmax).
+A box's score is confidence x the probability of its cell's best class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .boxes import nms_per_class, to_pixels
+from .draw import class_color, draw_box
+from .predictions import Box, Prediction
+
+
+def grid_boxes(outputs: np.ndarray, grid: int, boxes_per_cell: int):
+    """All S*S*B candidate boxes of a batch.
+
+    Returns:
+        boxes (N, S*S*B, 4) normalised x1, y1, x2, y2; confidence (N, S*S*B);
+        class probabilities (N, S*S*B, C) (each predictor shares its cell's).
+    """
+    out = np.asarray(outputs, np.float64)
+    n, s, b = out.shape[0], grid, boxes_per_cell
+    if out.shape[1:3] != (s, s) or out.shape[3] <= 5 * b:
+        raise ValueError(f"detection outputs of shape {out.shape} do not fit grid {s} with {b} "
+                         f"box(es) per cell")
+    preds = out[..., :5 * b].reshape(n, s, s, b, 5)
+    probs = out[..., 5 * b:]
+    cols, rows = np.meshgrid(np.arange(s), np.arange(s))          # (S, S): x index, y index
+    cx = (cols[None, :, :, None] + preds[..., 1]) / s
+    cy = (rows[None, :, :, None] + preds[..., 2]) / s
+    w, h = preds[..., 3] ** 2, preds[..., 4] ** 2
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
+    probs = np.broadcast_to(probs[:, :, :, None, :], (n, s, s, b, probs.shape[-1]))
+    return (np.clip(boxes, 0.0, 1.0).reshape(n, -1, 4), preds[..., 0].reshape(n, -1),
+            probs.reshape(n, s * s * b, -1))
+
+
+def decode(outputs, meta: dict, sizes=None, *, score_threshold: float | None = None) -> list:
+    """Grid outputs (N, S, S, B*5+C) -> one Prediction per image, boxes in original pixels.
+
+    Args:
+        outputs: the model's output (or a one-element list of it).
+        meta: meta.json / metadata.json (`decode`: grid, boxes_per_cell, score_threshold,
+            iou_threshold, max_detections).
+        sizes: original (h, w) per image; default the model input size.
+        score_threshold: overrides meta's (evaluation uses a low one to trace the whole PR curve).
+
+    Example:
+        >>> meta = {"input": {"shape": [64, 64, 3]}, "class_names": ["a"],
+        ...         "decode": {"grid": 2, "boxes_per_cell": 1}}
+        >>> out = np.zeros((1, 2, 2, 6)); out[0, 0, 1] = [0.9, 0.5, 0.5, 0.5, 0.5, 1.0]
+        >>> [round(v) for v in vars(decode(out, meta)[0].boxes[0]).values() if isinstance(v, float)]
+        [40, 8, 56, 24, 1]
+    """
+    if isinstance(outputs, (list, tuple)):
+        outputs = outputs[0]
+    if isinstance(outputs, dict):
+        outputs = next(iter(outputs.values()))
+    d = meta.get("decode", {})
+    names = meta.get("class_names", [])
+    threshold = d.get("score_threshold", 0.25) if score_threshold is None else score_threshold
+    boxes, conf, probs = grid_boxes(outputs, d["grid"], d["boxes_per_cell"])
+    classes = probs.argmax(-1)
+    scores = conf * np.take_along_axis(probs, classes[..., None], -1)[..., 0]
+    ih, iw = meta["input"]["shape"][:2]
+    sizes = list(sizes) if sizes is not None else [(ih, iw)] * len(boxes)
+    preds = []
+    for i in range(len(boxes)):
+        sel = np.flatnonzero(scores[i] >= threshold)
+        keep = sel[nms_per_class(boxes[i, sel], scores[i, sel], classes[i, sel],
+                                 d.get("iou_threshold", 0.45), d.get("max_detections", 100))]
+        px = to_pixels(boxes[i, keep], meta, sizes[i])
+        found = [Box(*map(float, px[j]), cls=int(classes[i, k]), score=float(scores[i, k]),
+                     name=names[classes[i, k]] if classes[i, k] < len(names) else str(classes[i, k]))
+                 for j, k in enumerate(keep)]
+        preds.append(Prediction("detection", boxes=found, count=float(len(found))))
+    return preds
+
+
+def draw(frame: np.ndarray, prediction, meta: dict) -> np.ndarray:
+    """Each box in its class colour with `name score` above it."""
+    for box in sorted(prediction.boxes, key=lambda b: b.score):      # best drawn last (on top)
+        draw_box(frame, (box.x1, box.y1, box.x2, box.y2), f"{box.name} {box.score:.2f}",
+                 class_color(box.cls))
+    return frame

@@ -1,0 +1,94 @@
+"""Single-object localization (seed 003, "detection of one object"): 4 numbers for the box plus
+class probabilities, from one output of shape (4 + C).
+
+The box is (cx, cy, w, h) relative to the image (sigmoid outputs); the loss is a box loss
+(smooth L1 on those four numbers and/or 1 - GIoU of the boxes) plus cross-entropy. The head keeps
+the spatial layout (1x1 conv, flatten, dense) instead of global pooling, which would throw away
+where the object is.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from visiontk.recipe.fields import NonNegFloat, PositiveInt, Strict
+from visiontk.registries import TASKS
+from visiontk.runtime import localization as runtime
+from visiontk.tasks.base import Task, pick_feature
+
+
+class LocalizationHead(Strict):
+    box_loss: Literal["smooth_l1", "giou", "smooth_l1+giou"] = "smooth_l1+giou"
+    box_weight: NonNegFloat = 1.0
+    class_weight: NonNegFloat = 1.0
+    filters: PositiveInt = 32            # 1x1 conv before flattening the feature map
+    hidden: Optional[PositiveInt] = 256  # dense layer (ReLU) before the outputs; null: none
+    top_k: PositiveInt = 3
+
+
+@TASKS.register("localization", aliases=("localize",))
+class Localization(Task):
+    name = "localization"
+    Config = LocalizationHead
+    needs = ("box", "label")
+    geometry = ("box",)
+    monitor = ("val_mean_iou", "max")
+
+    def build(self, backbone, dropout=None):
+        import keras
+        from keras import layers
+
+        from visiontk.tasks._heads import conv_bn_leaky, trim_backbone
+
+        feature = self.recipe.model.feature if self.recipe is not None else None
+        backbone, feature = trim_backbone(backbone, feature, spatial=None)
+        inputs = keras.Input(self.info.input_shape, name="image")
+        x = pick_feature(backbone(inputs), feature)
+        if len(x.shape) == 4:
+            x = conv_bn_leaky(x, self.cfg.filters, name="head_reduce", kernel=1)
+            x = layers.Flatten(name="head_flatten")(x)
+        if self.cfg.hidden:
+            x = layers.Dense(self.cfg.hidden, activation="relu", name="head_hidden")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="head_dropout")(x)
+        box = layers.Dense(4, activation="sigmoid", dtype="float32", name="head_box")(x)
+        probs = layers.Dense(self.info.num_classes, activation="softmax", dtype="float32",
+                             name="head_classes")(x)
+        out = layers.Concatenate(name="box_and_probs", dtype="float32")([box, probs])
+        return keras.Model(inputs, out, name="localizer")
+
+    def loss(self):
+        from visiontk.losses.localization import LocalizationLoss
+
+        c = self.cfg
+        return LocalizationLoss(self.info.num_classes, c.box_loss, c.box_weight, c.class_weight)
+
+    def metrics(self):
+        from visiontk.losses.localization import BoxIoU, ClassAccuracy
+
+        return [BoxIoU(name="mean_iou"), BoxIoU(0.5, name="iou50"), ClassAccuracy(name="accuracy")]
+
+    def encode(self, image, annotation):
+        import tensorflow as tf
+
+        b = tf.cast(annotation["box"], tf.float32)
+        box = tf.stack([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1]])
+        return image, tf.concat([box, tf.one_hot(annotation["label"], self.info.num_classes)], 0)
+
+    def meta(self):
+        return {"layout": "cxcywh+probs", "top_k": min(self.cfg.top_k, self.info.num_classes)}
+
+    @classmethod
+    def decode(cls, outputs, meta, sizes=None):
+        return runtime.decode(outputs, meta, sizes)
+
+    @classmethod
+    def draw(cls, frame, prediction, meta):
+        return runtime.draw(frame, prediction, meta)
+
+    def evaluate(self, predict_fn, batches, out_dir=None):
+        from visiontk.tasks.localization_eval import localization_report
+
+        meta = {"input": {"shape": list(self.info.input_shape), "resize": "stretch"},
+                "class_names": list(self.info.class_names), "decode": self.meta()}
+        return localization_report(predict_fn, batches, meta, out_dir)
