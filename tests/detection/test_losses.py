@@ -17,14 +17,15 @@ def _targets(grid=4):
 
 @pytest.mark.parametrize("box_loss", ["mse", "smooth_l1", "giou"])
 @pytest.mark.parametrize("target", ["iou", "one"])
-def test_yolo_loss_zero_when_perfect_and_grows_when_boxes_move(box_loss, target):
+@pytest.mark.parametrize("confidence", ["mse", "bce"])
+def test_yolo_loss_zero_when_perfect_and_grows_when_boxes_move(box_loss, target, confidence):
     from visiontk.losses.detection import YoloLoss
 
-    loss = YoloLoss(4, 2, 3, box_loss=box_loss, confidence_target=target)
+    loss = YoloLoss(4, 2, 3, box_loss=box_loss, confidence_target=target, confidence_loss=confidence)
     y = _targets()
     perfect = targets_to_outputs(y, 2, slot=1).astype(np.float32)
     terms = {k: float(np.asarray(v)[0]) for k, v in loss.terms(y, perfect).items()}
-    assert terms["noobject"] == 0.0                      # every other predictor says "empty"
+    assert terms["noobject"] == pytest.approx(0.0, abs=1e-5)   # every other predictor: "empty"
     assert terms["coord"] == pytest.approx(0.0, abs=1e-5)
     assert terms["object"] == pytest.approx(0.0, abs=1e-5)
     assert terms["class"] == pytest.approx(0.0, abs=1e-5)

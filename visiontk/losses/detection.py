@@ -65,20 +65,23 @@ class YoloLoss(keras.losses.Loss):
     "responsible": it pays `coord_weight` x the box loss and (confidence - target)^2, where target
     is that IoU (`confidence_target: iou`, as in the paper) or 1. Every other predictor pays
     `noobj_weight` x confidence^2. The cell's class probabilities pay cross-entropy (`class_weight`).
+    `confidence_loss: bce` replaces both squared confidence errors by binary cross-entropy (as
+    YOLO v2/v3 do): sigmoid outputs saturated on the wrong side then still get a full gradient.
 
     Args:
         grid: S. boxes_per_cell: B. num_classes: C.
         coord_weight: lambda_coord (paper: 5). noobj_weight: lambda_noobj (paper: 0.5).
         box_loss: "mse" (paper: squared error on x, y, sqrt w, sqrt h), "smooth_l1" (on the
             same four numbers) or "giou" (1 - GIoU of the decoded boxes).
+        confidence_loss: "mse" (paper) or "bce".
 
     Example:
         >>> loss = YoloLoss(grid=7, boxes_per_cell=2, num_classes=3)  # doctest: +SKIP
     """
 
     def __init__(self, grid, boxes_per_cell, num_classes, coord_weight=5.0, noobj_weight=0.5,
-                 class_weight=1.0, box_loss="mse", confidence_target="iou", name="yolo_loss",
-                 reduction="sum_over_batch_size", dtype=None):
+                 class_weight=1.0, box_loss="mse", confidence_target="iou", confidence_loss="mse",
+                 name="yolo_loss", reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.grid, self.boxes_per_cell, self.num_classes = int(grid), int(boxes_per_cell), int(num_classes)
         self.coord_weight, self.noobj_weight = float(coord_weight), float(noobj_weight)
@@ -87,7 +90,10 @@ class YoloLoss(keras.losses.Loss):
             raise ValueError(f"box_loss must be mse, smooth_l1 or giou, got {box_loss!r}")
         if confidence_target not in ("iou", "one"):
             raise ValueError(f"confidence_target must be iou or one, got {confidence_target!r}")
+        if confidence_loss not in ("mse", "bce"):
+            raise ValueError(f"confidence_loss must be mse or bce, got {confidence_loss!r}")
         self.box_loss, self.confidence_target = box_loss, confidence_target
+        self.confidence_loss = confidence_loss
 
     def terms(self, y_true, y_pred) -> dict:
         """Per-image loss terms: coord, object, noobject, class (weights applied)."""
@@ -113,9 +119,17 @@ class YoloLoss(keras.losses.Loss):
         target = iou if self.confidence_target == "iou" else ops.ones_like(iou)
         per_image = lambda t: ops.sum(ops.reshape(t, (ops.shape(t)[0], -1)), axis=-1)  # noqa: E731
         ce = -ops.sum(tcls * ops.log(ops.clip(probs, _EPS, 1.0)), axis=-1)
+        if self.confidence_loss == "bce":
+            c = ops.clip(conf, _EPS, 1.0 - _EPS)
+            err_obj = -(target * ops.log(c) + (1.0 - target) * ops.log(1.0 - c))
+            err_obj = err_obj + target * ops.log(ops.clip(target, _EPS, 1.0)) + \
+                (1.0 - target) * ops.log(ops.clip(1.0 - target, _EPS, 1.0))   # 0 when conf == target
+            err_noobj = -ops.log(1.0 - c)
+        else:
+            err_obj, err_noobj = ops.square(conf - target), ops.square(conf)
         return {"coord": self.coord_weight * per_image(resp * box),
-                "object": per_image(resp * ops.square(conf - target)),
-                "noobject": self.noobj_weight * per_image((1.0 - resp) * ops.square(conf)),
+                "object": per_image(resp * err_obj),
+                "noobject": self.noobj_weight * per_image((1.0 - resp) * err_noobj),
                 "class": self.class_weight * per_image(obj * ce)}
 
     def call(self, y_true, y_pred):
@@ -127,4 +141,4 @@ class YoloLoss(keras.losses.Loss):
                 "num_classes": self.num_classes, "coord_weight": self.coord_weight,
                 "noobj_weight": self.noobj_weight, "class_weight": self.class_weight,
                 "box_loss": self.box_loss, "confidence_target": self.confidence_target,
-                "name": self.name}
+                "confidence_loss": self.confidence_loss, "name": self.name}

@@ -26,6 +26,7 @@ class DetectionHead(Strict):
     class_weight: NonNegFloat = 1.0
     box_loss: Literal["mse", "smooth_l1", "giou"] = "mse"
     confidence_target: Literal["iou", "one"] = "iou"
+    confidence_loss: Literal["mse", "bce"] = "mse"
     score_threshold: Fraction = 0.25            # decode: keep boxes scoring at least this
     iou_threshold: Fraction = 0.45              # decode: per-class NMS overlap
     max_detections: PositiveInt = 100
@@ -72,7 +73,8 @@ class Detection(Task):
 
         c = self.cfg
         return YoloLoss(c.grid, c.boxes_per_cell, self.info.num_classes, c.coord_weight,
-                        c.noobj_weight, c.class_weight, c.box_loss, c.confidence_target)
+                        c.noobj_weight, c.class_weight, c.box_loss, c.confidence_target,
+                        c.confidence_loss)
 
     def encode(self, image, annotation):
         return image, encode_grid(annotation["boxes"], annotation["classes"], self.cfg.grid,
