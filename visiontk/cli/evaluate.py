@@ -38,6 +38,8 @@ def evaluate_cmd(run_dir, overrides, split):
 def predict_cmd(path, images, backend, out_dir):
     """Run a trained model (run or export folder PATH) on IMAGES; prints one JSON line per image.
 
+    Videos (.mp4, .avi, ...) give one line per frame (and an annotated *_pred.mp4 with --out).
+
     \b
     Example:
       visiontk predict runs/detect scene1.png scene2.png --out preds/

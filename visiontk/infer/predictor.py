@@ -75,11 +75,15 @@ class Predictor:
         return self.task.draw(frame_bgr.copy(), prediction, self.meta)
 
 
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg"}
+
+
 def predict_files(path, images, *, backend="auto", out_dir=None, batch_size=16) -> list[dict]:
-    """Predict image files; with `out_dir`, write annotated images and predictions.json there.
+    """Predict image files (and videos: one row per frame, through the demo loop); with `out_dir`,
+    write annotated images (*_pred.png), videos (*_pred.mp4) and predictions.json there.
 
     Example:
-        >>> predict_files("runs/detect", ["street.jpg"], out_dir="out")  # doctest: +SKIP
+        >>> predict_files("runs/detect", ["street.jpg", "clip.mp4"], out_dir="out")  # doctest: +SKIP
     """
     import cv2
 
@@ -87,7 +91,12 @@ def predict_files(path, images, *, backend="auto", out_dir=None, batch_size=16) 
     from visiontk.infer.progress import progress
     from visiontk.io import atomic_path, write_json
 
-    files = [Path(p) for p in images]
+    paths = [Path(p) for p in images]
+    videos = [f for f in paths if f.suffix.lower() in VIDEO_SUFFIXES]
+    files = [f for f in paths if f not in videos]
+    for v in videos:
+        if not v.is_file():
+            raise RunError(f"{v}: video not found")
     frames = {f: read_image(f) for f in files}           # unreadable files fail before any output
     predictor = Predictor(path, backend)
     results = []
@@ -103,6 +112,24 @@ def predict_files(path, images, *, backend="auto", out_dir=None, batch_size=16) 
                 drawn = predictor.draw(frames[f], pred)
                 with atomic_path(Path(out_dir) / f"{f.stem}_pred.png") as tmp:
                     cv2.imwrite(str(tmp), drawn)
+    for v in videos:
+        results += predict_video(predictor, v, out_dir)
     if out_dir is not None:
         write_json(Path(out_dir) / "predictions.json", results)
     return results
+
+
+def predict_video(predictor: Predictor, video: Path, out_dir=None) -> list[dict]:
+    """Rows {"video", "frame", ...prediction} for every frame of a video, through the demo loop
+    (annotated copy in out_dir/<stem>_pred.mp4 when out_dir is given)."""
+    from visiontk.infer.video import run_demo
+    from visiontk.runtime.errors import InputError
+
+    rows: list = []
+    save = Path(out_dir) / f"{video.stem}_pred.mp4" if out_dir is not None else None
+    result = run_demo(predictor, str(video), show=False, save=save, readout=False,
+                      on_prediction=lambda i, p: rows.append({"video": str(video), "frame": i,
+                                                              **p.to_dict()}))
+    if result.error:
+        raise InputError(result.error)
+    return rows

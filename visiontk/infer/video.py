@@ -1,0 +1,306 @@
+"""The demo loop: capture thread -> batch-1 inference -> decode + draw -> readout -> window / writer.
+
+Three stages run in parallel so that the loop costs little beyond the model itself:
+
+- a capture thread reads the source; for live sources (cameras, streams) it keeps only the newest
+  frame, so a model slower than the camera drops stale frames instead of lagging further and further
+  behind; files and folders are read completely (every frame processed, none dropped);
+- the calling thread preprocesses exactly as training did (metadata), runs the model on one frame,
+  decodes and draws with the task's own code, and adds an FPS / latency readout;
+- a writer thread encodes the annotated frames at the source's size and frame rate.
+
+`q` or Esc in the window quits. Without a GUI (opencv-python-headless, no DISPLAY) the loop writes a
+video instead of showing one (unless --show was forced). End of a file or folder: exit code 0; a camera
+that cannot be opened, a stream that drops, an unreadable frame, a writer that cannot open: a clear
+message and exit code 2, with the output video closed and playable.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import cv2
+import numpy as np
+
+from visiontk.infer.sources import FrameSource, open_source, quiet_opencv
+from visiontk.runtime.draw import label
+from visiontk.runtime.errors import InputError
+
+FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+READ_RETRIES = 5          # consecutive failed reads of a live source before it counts as dropped
+WINDOW = "visiontk demo"
+
+
+@dataclass
+class DemoResult:
+    frames: int = 0                      # frames processed (and written)
+    read: int = 0                        # frames read from the source
+    dropped: int = 0                     # stale live frames skipped
+    seconds: float = 0.0
+    fps: float = 0.0
+    model_ms: float = 0.0                # median model time per frame
+    lag_ms: list = field(default_factory=list)   # capture -> drawn, per processed frame
+    saved: Optional[str] = None
+    ended: str = "end of stream"         # why the loop stopped
+    error: Optional[str] = None          # set when the exit code is 2
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.error else 0
+
+    def summary(self) -> str:
+        lag = f", lag median {np.median(self.lag_ms):.0f} ms" if self.lag_ms else ""
+        saved = f"; saved {self.saved}" if self.saved else ""
+        drop = f", {self.dropped} stale frames dropped" if self.dropped else ""
+        return (f"demo: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS, model "
+                f"{self.model_ms:.1f} ms/frame{lag}{drop}); {self.ended}{saved}")
+
+
+def gui_available() -> bool:
+    """True when OpenCV can open a window here (GUI build and a display)."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or
+                                                 os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        with quiet_opencv():
+            cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+        return True
+    except cv2.error:
+        return False
+
+
+class Grabber(threading.Thread):
+    """Reads the source in the background. Live: keeps only the newest frame. Otherwise: a small
+    blocking queue (back-pressure; nothing is skipped)."""
+
+    def __init__(self, source: FrameSource, drop_stale: bool):
+        super().__init__(daemon=True, name="visiontk-capture")
+        self.source, self.drop_stale = source, drop_stale
+        self.cond = threading.Condition()
+        self.latest = None                       # (index, capture time, frame) when dropping
+        self.queue: queue.Queue = queue.Queue(maxsize=4)
+        self.read = self.dropped = 0
+        self.ended: Optional[str] = None         # set once: "end of stream" or an error message
+        self.failed = False
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        failures = 0
+        try:
+            while not self.stopping.is_set():
+                ok, frame = self.source.read()
+                if not ok or frame is None:
+                    failures += 1
+                    if self.source.live and failures < READ_RETRIES:
+                        time.sleep(0.02)
+                        continue
+                    self._finish(*self._why_stopped())
+                    return
+                failures = 0
+                item = (self.read, time.perf_counter(), frame)
+                self.read += 1
+                if self.drop_stale:
+                    with self.cond:
+                        if self.latest is not None:
+                            self.dropped += 1
+                        self.latest = item
+                        self.cond.notify_all()
+                else:
+                    while not self.stopping.is_set():
+                        try:
+                            self.queue.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+        except Exception as exc:                       # an unreadable frame, a source error
+            self._finish(f"{self.source.name}: {exc}", True)
+
+    def _why_stopped(self):
+        s = self.source
+        if self.read == 0:
+            return f"{s.name}: no frame could be read", True
+        if s.live:
+            return f"{s.name} dropped after {self.read} frames (no frame for {READ_RETRIES} reads)", True
+        if s.expected_frames and self.read < s.expected_frames - 1:
+            return (f"{s.name} ended early: frame {self.read + 1} of {s.expected_frames} is "
+                    f"unreadable (damaged or truncated file)"), True
+        return "end of stream", False
+
+    def _finish(self, why: str, failed: bool) -> None:
+        with self.cond:
+            self.ended, self.failed = why, failed
+            self.cond.notify_all()
+        if not self.drop_stale:
+            try:
+                self.queue.put(None, timeout=1.0)
+            except queue.Full:
+                pass
+
+    def next(self):
+        """The next frame to process, or None when the source ended."""
+        if self.drop_stale:
+            with self.cond:
+                while self.latest is None and self.ended is None:
+                    self.cond.wait(0.1)
+                item, self.latest = self.latest, None
+                return item
+        while True:
+            try:
+                return self.queue.get(timeout=0.1)
+            except queue.Empty:
+                if self.ended is not None and self.queue.empty():
+                    return None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+class Writer(threading.Thread):
+    """Encodes frames in the background at a fixed size and frame rate (frames of another size are
+    resized to it: a denoiser's side-by-side view, a folder of mixed sizes)."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+        super().__init__(daemon=True, name="visiontk-writer")
+        path = Path(path)
+        if path.parent and not path.parent.exists():
+            raise InputError(f"--save {path}: folder {path.parent} does not exist")
+        fourcc = FOURCC.get(path.suffix.lower())
+        if fourcc is None:
+            raise InputError(f"--save {path}: unknown video extension; use one of "
+                             f"{', '.join(sorted(FOURCC))}")
+        with quiet_opencv():
+            self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), size)
+        if not self.writer.isOpened():
+            raise InputError(f"--save {path}: OpenCV cannot open a {fourcc} writer there")
+        self.path, self.size = path, size
+        self.queue: queue.Queue = queue.Queue(maxsize=8)
+        self.written = 0
+        self.start()
+
+    def write(self, frame: np.ndarray) -> None:
+        self.queue.put(frame)
+
+    def run(self) -> None:
+        while True:
+            frame = self.queue.get()
+            if frame is None:
+                break
+            if (frame.shape[1], frame.shape[0]) != self.size:
+                frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+            self.writer.write(frame)
+            self.written += 1
+
+    def close(self) -> None:
+        """Flush and release: the file is complete and playable afterwards."""
+        self.queue.put(None)
+        self.join()
+        self.writer.release()
+
+
+def draw_readout(frame: np.ndarray, fps: float, model_ms: float, lag_ms: float) -> np.ndarray:
+    """'12.3 FPS | model 8.1 ms | lag 20 ms' in the bottom-left corner."""
+    text = f"{fps:.1f} FPS | model {model_ms:.1f} ms | lag {lag_ms:.0f} ms"
+    return label(frame, text, (4, frame.shape[0]), color=(255, 255, 255), bg=(40, 40, 40))
+
+
+def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_frames: int = 0,
+             fps_cap: float = 0.0, readout: bool = True, echo: Callable[[str], None] = print,
+             on_prediction: Optional[Callable] = None) -> DemoResult:
+    """Run `predictor` (visiontk.infer.predictor.Predictor or anything with predict / draw /
+    last_latency) on a source until it ends, `max_frames`, or q / Esc.
+
+    Args:
+        source: '0' (camera), a video file, a URL, a folder of images, or a FrameSource.
+        show: True (window, error without a GUI), False (no window), None (window when possible,
+            else save to `save` or a default file, with a message).
+        save: video file for the annotated frames (same size and frame rate as the source).
+        fps_cap: process at most this many frames per second (0: as fast as possible).
+        on_prediction: called with (frame index, Prediction) for every processed frame.
+
+    Returns a DemoResult; `error` is set (exit code 2) when the source failed.
+
+    Example:
+        >>> res = run_demo(Predictor("export/classify"), "clip.mp4", show=False, save="out.mp4")  # doctest: +SKIP
+        >>> res.exit_code, res.frames  # doctest: +SKIP
+        (0, 120)
+    """
+    src = open_source(source, fps=fps_cap or None)
+    if show is None or show:
+        gui = gui_available()
+        if show and not gui:
+            src.release()
+            raise InputError("--show: this OpenCV has no GUI or there is no display (install "
+                             "`pip install visiontk[gui]` on a desktop) ; use --no-show --save out.mp4")
+        if not gui:
+            if save is None:
+                save = f"{Path(src.name).stem if not src.live else 'camera'}_demo.mp4"
+            echo(f"demo: no GUI here (headless OpenCV or no display): writing {save} instead of "
+                 f"showing a window")
+        show = gui
+    result = DemoResult(saved=str(save) if save else None)
+    grabber = Grabber(src, drop_stale=src.live)
+    writer = None
+    model_times: deque = deque(maxlen=1000)
+    recent: deque = deque(maxlen=30)
+    t_start = time.perf_counter()
+    grabber.start()
+    try:
+        while not max_frames or result.frames < max_frames:
+            item = grabber.next()
+            if item is None:
+                break
+            index, t_capture, frame = item
+            pred = predictor.predict([frame])[0]
+            model_times.append(predictor.last_latency)
+            if on_prediction is not None:
+                on_prediction(index, pred)
+            drawn = predictor.draw(frame, pred)
+            now = time.perf_counter()
+            recent.append(now)
+            fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
+            result.lag_ms.append((now - t_capture) * 1e3)
+            if readout:
+                drawn = draw_readout(drawn, fps, predictor.last_latency * 1e3, result.lag_ms[-1])
+            if save and writer is None:
+                size = src.size or (frame.shape[1], frame.shape[0])
+                writer = Writer(Path(save), src.fps, size)
+            if writer is not None:
+                writer.write(drawn)
+            result.frames += 1
+            if show:
+                cv2.imshow(WINDOW, drawn)
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    result.ended = "stopped (q / Esc)"
+                    break
+            if fps_cap:
+                delay = 1.0 / fps_cap - (time.perf_counter() - now)
+                if delay > 0:
+                    time.sleep(delay)
+        else:
+            result.ended = f"stopped after --max-frames {max_frames}"
+    finally:
+        grabber.stop()
+        grabber.join(timeout=2.0)
+        src.release()
+        if writer is not None:
+            writer.close()
+        if show:
+            with quiet_opencv():
+                cv2.destroyAllWindows()
+    result.seconds = time.perf_counter() - t_start
+    result.fps = result.frames / result.seconds if result.seconds > 0 else 0.0
+    result.model_ms = float(np.median(model_times) * 1e3) if model_times else 0.0
+    result.read, result.dropped = grabber.read, grabber.dropped
+    if result.ended == "end of stream" and grabber.ended is not None:
+        result.ended = grabber.ended
+        if grabber.failed:
+            result.error = grabber.ended
+    return result
