@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""The demo loop's FPS on a 640x480 video against the model's own batch-1 FPS on the same backend,
+measured side by side (model-only timing before and after the loop, averaged).
+
+    .venv/bin/python benchmarks/demo_fps.py                                  # recipes/classify.yaml
+    .venv/bin/python benchmarks/demo_fps.py --set model.input_shape=[160,160,3]
+    .venv/bin/python benchmarks/demo_fps.py export/detect --backend onnx
+
+Without PATH the recipe's model is built untrained (speed does not depend on the weights) and
+exported to a temporary folder. Overhead = 1 - loop FPS / model FPS (the goal is <= 10 %): the loop
+adds capture, preprocessing, decode, drawing and encoding, most of it in parallel threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def make_export(recipe_path: str, overrides: list, folder: Path) -> Path:
+    from visiontk.export import export_model
+    from visiontk.recipe import load_recipe
+    from visiontk.run import make_meta
+    from visiontk.train.loop import prepare
+
+    recipe = load_recipe(recipe_path, overrides)
+    p = prepare(recipe)
+    out = folder / "export"
+    export_model(p.task.inference_model(p.model), make_meta(recipe, p.task, p.task.info.class_names),
+                 out, formats=["onnx", "tflite", "saved_model"], echo=lambda *_: None)
+    return out
+
+
+def make_video(path: Path, frames: int, size=(640, 480), fps: float = 30.0) -> Path:
+    import cv2
+    import numpy as np
+
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    rng = np.random.default_rng(0)
+    base = (rng.random((h, w, 3)) * 60 + 40).astype(np.uint8)
+    for i in range(frames):
+        img = base.copy()
+        cv2.circle(img, ((100 + 4 * i) % w, h // 2), 80, (0, 200, 255), -1)
+        cv2.rectangle(img, (380, 120), (520, 260), (255, 90, 30), -1)
+        writer.write(img)
+    writer.release()
+    return path
+
+
+def model_fps(predictor, frame, seconds: float = 3.0) -> float:
+    """Batch-1 calls of the backend alone (preprocessed input reused), per second."""
+    from visiontk.runtime.preprocess import preprocess
+
+    x = preprocess([frame], predictor.meta)
+    for _ in range(5):
+        predictor.raw(x)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        predictor.raw(x)
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("path", nargs="?", help="run or export folder (default: build --recipe's model)")
+    ap.add_argument("--recipe", default="recipes/classify.yaml")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    help="recipe override, e.g. model.input_shape=[160,160,3] (repeatable)")
+    ap.add_argument("--backend", default="onnx")
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--no-save", action="store_true", help="do not encode the output video")
+    args = ap.parse_args()
+
+    import cv2
+
+    from visiontk.infer.predictor import Predictor
+    from visiontk.infer.video import run_demo
+
+    tmp = Path(tempfile.mkdtemp(prefix="vtk_demo_bench_"))
+    path = Path(args.path) if args.path else make_export(args.recipe, args.overrides, tmp)
+    video = make_video(tmp / "in.mp4", args.frames)
+    predictor = Predictor(path, args.backend)
+    cap = cv2.VideoCapture(str(video))
+    frame = cap.read()[1]
+    cap.release()
+    before = model_fps(predictor, frame)
+    res = run_demo(predictor, str(video), show=False, save=None if args.no_save else tmp / "out.mp4",
+                   echo=lambda *_: None)
+    after = model_fps(predictor, frame)
+    alone = (before + after) / 2
+    ratio = res.fps / alone
+    print(f"model: {path} ({args.backend}), input {predictor.meta['input']['shape']}; video 640x480, "
+          f"{res.frames} frames{'' if args.no_save else ', annotated video written'}; "
+          f"load {os.getloadavg()[0]:.2f}")
+    print(f"model alone (batch 1): {alone:8.1f} FPS  ({before:.1f} before, {after:.1f} after the loop)")
+    print(f"demo loop:             {res.fps:8.1f} FPS  (model {res.model_ms:.2f} ms/frame inside it)")
+    print(f"loop / model = {ratio:.3f}  -> overhead {100 * (1 - ratio):.1f} %")
+    print(json.dumps({"model_fps": round(alone, 1), "loop_fps": round(res.fps, 1),
+                      "ratio": round(ratio, 3), "overhead_percent": round(100 * (1 - ratio), 1),
+                      "input": predictor.meta["input"]["shape"], "backend": args.backend}))
+
+
+if __name__ == "__main__":
+    main()
