@@ -87,32 +87,46 @@ def value(x):
     return v
 
 
-@pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("metric", ["L2", "squared-L2", "angular"])
-@pytest.mark.parametrize("margin", [0.2, 1.0])
-def test_semihard_matches_numpy(case, metric, margin):
-    labels, emb = CASES[case]
-    got = value(TripletSemiHardLoss(margin=margin, distance_metric=metric)(labels, emb))
-    np.testing.assert_allclose(got, semihard_np(labels, emb, margin, metric), atol=1e-5, rtol=1e-5)
+def test_semihard_matches_numpy(metric):
+    for case, (labels, emb) in CASES.items():
+        for margin in (0.2, 1.0):
+            got = value(TripletSemiHardLoss(margin=margin, distance_metric=metric)(labels, emb))
+            np.testing.assert_allclose(got, semihard_np(labels, emb, margin, metric), atol=1e-5,
+                                       rtol=1e-5, err_msg=f"{case} margin {margin}")
 
 
-@pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("metric", ["L2", "squared-L2", "angular"])
-@pytest.mark.parametrize("soft", [False, True])
-def test_hard_matches_numpy(case, metric, soft):
-    labels, emb = CASES[case]
-    got = value(TripletHardLoss(margin=0.5, soft=soft, distance_metric=metric)(labels, emb))
-    np.testing.assert_allclose(got, hard_np(labels, emb, 0.5, soft, metric), atol=1e-5, rtol=1e-5)
+def test_hard_matches_numpy(metric):
+    for case, (labels, emb) in CASES.items():
+        for soft in (False, True):
+            got = value(TripletHardLoss(margin=0.5, soft=soft, distance_metric=metric)(labels, emb))
+            np.testing.assert_allclose(got, hard_np(labels, emb, 0.5, soft, metric), atol=1e-5,
+                                       rtol=1e-5, err_msg=f"{case} soft={soft}")
 
 
-@pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("metric", ["L2", "squared-L2", "angular"])
-@pytest.mark.parametrize("average", ["positive", "all"])
-def test_batch_all_matches_numpy(case, metric, average):
-    labels, emb = CASES[case]
-    got = value(TripletBatchAllLoss(margin=0.5, distance_metric=metric, average=average)(labels, emb))
-    np.testing.assert_allclose(got, batch_all_np(labels, emb, 0.5, metric, average), atol=1e-5,
-                               rtol=1e-5)
+def test_batch_all_matches_numpy(metric):
+    for case, (labels, emb) in CASES.items():
+        for average in ("positive", "all"):
+            loss = TripletBatchAllLoss(margin=0.5, distance_metric=metric, average=average)
+            np.testing.assert_allclose(value(loss(labels, emb)),
+                                       batch_all_np(labels, emb, 0.5, metric, average), atol=1e-5,
+                                       rtol=1e-5, err_msg=f"{case} {average}")
+
+
+def test_no_positive_or_negative_batches_give_finite_documented_values():
+    labels, emb = CASES["no_positive"]
+    assert value(TripletSemiHardLoss()(labels, emb)) == 0.0            # tfa: 0/0 = NaN
+    assert value(TripletBatchAllLoss()(labels, emb)) == 0.0
+    # batch hard without positives: d_p = row minimum = 0 -> mean of max(margin - closest neg, 0)
+    d = dist_np(emb, "L2")
+    np.fill_diagonal(d, np.inf)
+    assert value(TripletHardLoss(margin=2.0)(labels, emb)) == pytest.approx(
+        np.maximum(2.0 - d.min(1), 0).mean(), abs=1e-5)
+    labels, emb = CASES["no_negative"]
+    assert value(TripletBatchAllLoss()(labels, emb)) == 0.0
+    assert np.isfinite(value(TripletSemiHardLoss()(labels, emb)))
 
 
 def test_semihard_by_hand():

@@ -67,6 +67,21 @@ class Task:
         """tf ops on one example -> (x, y) for fit."""
         raise NotImplementedError
 
+    def training_dataset(self, data, recipe):
+        """(batched encoded dataset for fit, images per epoch). Default: the shuffled, augmented
+        pipeline of `data.pipeline.build_dataset`; a task may build its own batches (e.g. P x K
+        identities for metric learning)."""
+        from visiontk.data.pipeline import build_dataset
+
+        return build_dataset(data, self, recipe, training=True), len(data)
+
+    def validation_dataset(self, data, recipe):
+        """Encoded validation batches for Keras' val_loss, or None when the task's callbacks
+        compute its validation metrics instead."""
+        from visiontk.data.pipeline import build_dataset
+
+        return build_dataset(data, self, recipe, training=False)
+
     def callbacks(self, val_data, run_dir) -> list:
         """Extra Keras callbacks (e.g. a validation mAP) given unencoded validation batches."""
         return []

@@ -117,14 +117,18 @@ def fit_and_finish(p, run, *, verbose: int, echo):
     from visiontk.train.cluster import cluster_from_env
     from visiontk.train.loop import TrainResult, compile_model
 
+    from visiontk.train.strategy import is_multi_worker
+
     r = p.recipe
-    steps = r.train.steps_per_epoch or max(1, len(p.train_data) // r.train.batch_size)
+    multi_worker = is_multi_worker(p.strategy)
+    # the task builds its training batches (default: data.pipeline.build_dataset; metric learning:
+    # P x K batches or generated pairs, on its training identities only)
+    train_ds, n_train = (None, len(p.train_data)) if multi_worker else \
+        p.task.training_dataset(p.train_data, r)
+    steps = r.train.steps_per_epoch or max(1, n_train // r.train.batch_size)
     compile_model(p, steps)
     val_batches = (build_dataset(p.val_data, p.task, r, training=False, encode=False)
                    if p.val_data is not None else None)
-    from visiontk.train.strategy import is_multi_worker
-
-    multi_worker = is_multi_worker(p.strategy)
     cluster = cluster_from_env() if multi_worker else None
     writer = cluster is None or cluster.is_chief
     work = run if writer else p.extra["worker_dir"]
@@ -141,10 +145,10 @@ def fit_and_finish(p, run, *, verbose: int, echo):
             fit_distributed(p, cbs.callbacks, steps=steps, initial_epoch=initial_epoch,
                             verbose=verbose)
         else:
-            train_ds = build_dataset(p.train_data, p.task, r, training=True)
             if r.train.steps_per_epoch:
                 train_ds = train_ds.repeat()
-            val_ds = (build_dataset(p.val_data, p.task, r, training=False)
+            # None when the task scores validation in its callbacks (no Keras val_loss)
+            val_ds = (p.task.validation_dataset(p.val_data, r)
                       if p.val_data is not None else None)
             p.model.fit(train_ds, validation_data=val_ds, epochs=r.train.epochs,
                         initial_epoch=initial_epoch, steps_per_epoch=steps,

@@ -1,0 +1,137 @@
+"""Embeddings: decode (the model output is the embedding), nearest gallery identity with its
+distance or "unknown" past a threshold, gallery files (plain npz, no pickle) and the overlay.
+
+A gallery can ride along in the metadata: `with_gallery(meta, gallery, threshold)` returns a copy of
+`meta` whose decode also identifies every embedding (the demo and `visiontk identify` use it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .draw import label
+from .errors import InputError
+from .predictions import Prediction
+
+UNKNOWN = "unknown"
+GALLERY_KEYS = ("names", "embeddings", "fingerprint", "probe", "distance")
+
+
+def embedding_output(outputs) -> np.ndarray:
+    """The (B, D) embeddings from a backend's outputs (array, [array] or {name: array})."""
+    if isinstance(outputs, dict):
+        outputs = outputs.get("embedding", next(iter(outputs.values())))
+    elif isinstance(outputs, (list, tuple)):
+        outputs = outputs[0]
+    out = np.asarray(outputs, np.float32)
+    return out.reshape(len(out), -1)
+
+
+def pair_distances(a: np.ndarray, b: np.ndarray, distance: str = "euclidean") -> np.ndarray:
+    """(len(a), len(b)) distances: euclidean, squared or cosine (1 - cos).
+
+    Example:
+        >>> pair_distances(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]]))
+        array([[5.]])
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if distance == "cosine":
+        na = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+        nb = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+        return 1.0 - na @ nb.T
+    d2 = np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2.0 * a @ b.T, 0.0)
+    return d2 if distance == "squared" else np.sqrt(d2)
+
+
+def identify(embeddings, gallery_embeddings, gallery_names, *, distance: str = "euclidean",
+             threshold: float | None = None) -> list[tuple[str, float, str]]:
+    """For each embedding: (identity or "unknown", distance to the nearest gallery entry, the
+    nearest entry's name). "unknown" when that distance exceeds `threshold`.
+
+    Example:
+        >>> found = identify(np.array([[0.0, 1.0], [5.0, 5.0]]), np.array([[0.0, 0.9]]), ["ann"],
+        ...                  threshold=1.0)
+        >>> [(name, round(d, 3), nearest) for name, d, nearest in found]
+        [('ann', 0.1, 'ann'), ('unknown', 6.466, 'ann')]
+    """
+    names = [str(n) for n in gallery_names]
+    if not names:
+        raise InputError("the gallery is empty: enroll at least one image first")
+    d = pair_distances(embeddings, gallery_embeddings, distance)
+    best = np.argmin(d, axis=1)
+    out = []
+    for row, j in zip(d, best):
+        dist = round(float(row[j]), 6)
+        known = threshold is None or dist <= threshold
+        out.append((names[j] if known else UNKNOWN, dist, names[j]))
+    return out
+
+
+def load_gallery(path) -> dict:
+    """A gallery npz (names, embeddings, fingerprint, probe, distance), read without pickle."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"gallery not found: {p} (create it with `visiontk enroll`)")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            missing = [k for k in GALLERY_KEYS if k not in z.files]
+            if missing:
+                raise InputError(f"{p} is not a visiontk gallery (missing {', '.join(missing)})")
+            g = {k: z[k] for k in GALLERY_KEYS}
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{p}: not a readable gallery npz ({exc})") from None
+    g["names"] = [str(n) for n in g["names"]]
+    g["fingerprint"], g["distance"] = str(g["fingerprint"]), str(g["distance"])
+    return g
+
+
+def with_gallery(meta: dict, gallery: dict, threshold: float | None) -> dict:
+    """A copy of `meta` whose decode identifies against `gallery` (see `decode`)."""
+    out = dict(meta)
+    out["gallery"] = {"names": list(gallery["names"]), "embeddings": np.asarray(gallery["embeddings"]),
+                      "threshold": threshold}
+    return out
+
+
+def decode(outputs, meta: dict, sizes=None) -> list:
+    """One Prediction per image with `embedding`; with a gallery in `meta` (see `with_gallery`)
+    also `identity` ("unknown" past the threshold), `distance` and the nearest name in `extra`."""
+    emb = embedding_output(outputs)
+    preds = [Prediction("metric", embedding=e) for e in emb]
+    gallery = meta.get("gallery")
+    if gallery:
+        distance = meta.get("decode", {}).get("distance", "euclidean")
+        found = identify(emb, gallery["embeddings"], gallery["names"], distance=distance,
+                         threshold=gallery.get("threshold"))
+        for p, (name, dist, nearest) in zip(preds, found):
+            p.identity, p.distance = name, dist
+            p.extra["nearest"] = nearest
+    return preds
+
+
+def draw(frame: np.ndarray, prediction, meta: dict) -> np.ndarray:
+    """The identity and distance (or the embedding's size) in a corner, and the embedding's first
+    values as a strip of bars along the bottom edge."""
+    emb = np.ravel(prediction.embedding) if prediction.embedding is not None else np.zeros(0)
+    if prediction.identity is not None:
+        known = prediction.identity != UNKNOWN
+        text = f"{prediction.identity}  d={prediction.distance:.3f}"
+        label(frame, text, (4, 4), color=(0, 0, 0), bg=(80, 220, 80) if known else (60, 60, 230))
+    else:
+        label(frame, f"embedding {len(emb)}-d", (4, 4))
+    if len(emb):
+        h, w = frame.shape[:2]
+        n = min(len(emb), 64)
+        bar_w = max(1, w // n)
+        top = int(h * 0.88)
+        scale = (h - top - 2) / max(float(np.abs(emb[:n]).max()), 1e-6)
+        mid = (top + h) // 2
+        for i, v in enumerate(emb[:n]):
+            x = i * bar_w
+            y = int(mid - v * scale / 2)
+            cv2.rectangle(frame, (x, min(mid, y)), (x + bar_w - 1, max(mid, y)),
+                          (230, 170, 40) if v >= 0 else (40, 120, 240), -1)
+    return frame

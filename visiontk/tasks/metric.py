@@ -1,0 +1,313 @@
+"""Metric learning (seeds 000, 002): any backbone -> projection -> L2-normalised embedding, trained so
+that images of one identity lie close; used to recognise identities never seen in training.
+
+Losses (`model.head.loss`): `triplet_semihard` (FaceNet), `triplet_hard` and `triplet_batch_all` on
+P x K batches; `contrastive` on generated pairs (Siamese pair model) and `triplet` on generated
+triplets (three-branch model); `center` (softmax cross-entropy + lambda x centre loss, centres moved
+by seed 002's rule) and plain `softmax`, both on the identities' logits. Whatever the loss, the saved
+model is the embedder: input `image`, output the (B, embedding_size) unit vectors.
+
+Identities for training vs evaluation: `train_identities` (or `heldout_identities`) keeps training
+on some identities; evaluation scores the seen and the held-out ones apart.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import numpy as np
+from pydantic import model_validator
+
+from visiontk.errors import DataError
+from visiontk.recipe.fields import Fraction, NonNegFloat, PositiveFloat, PositiveInt, Strict
+from visiontk.registries import TASKS
+from visiontk.runtime import metric as runtime
+from visiontk.tasks.base import Task, pick_feature
+
+BATCH_LOSSES = ("triplet_semihard", "triplet_hard", "triplet_batch_all")
+LOSSES = BATCH_LOSSES + ("triplet", "contrastive", "center", "softmax")
+
+
+class MetricHead(Strict):
+    embedding_size: PositiveInt = 64
+    hidden: Optional[PositiveInt] = None         # Dense (ReLU) between the backbone and projection
+    distance: Literal["euclidean", "squared", "cosine"] = "euclidean"
+    loss: Literal[LOSSES] = "triplet_semihard"    # type: ignore[valid-type]
+    margin: PositiveFloat = 0.5                  # triplet and contrastive losses
+    soft: bool = False                           # triplet_hard: soft margin log(1 + exp(dp - dn))
+    images_per_identity: PositiveInt = 4         # K of the P x K batches (P = batch_size / K)
+    positive_fraction: Fraction = 0.5            # contrastive: share of same-identity pairs
+    center_weight: NonNegFloat = 0.01            # lambda of L_softmax + lambda * L_center
+    center_alpha: Fraction = 0.5                 # rate of the centre update
+    train_identities: Optional[list[int]] = None     # train on these identities only ...
+    heldout_identities: Optional[list[int]] = None   # ... or on all but these
+    knn_k: PositiveInt = 5                       # k-NN accuracy on seen identities
+    knn_references: PositiveInt = 20000          # training images embedded as k-NN references
+    verification_pairs: PositiveInt = 4000       # generated same/different pairs per part
+    epoch_eval_images: PositiveInt = 2000        # validation images scored after every epoch
+    threshold: Optional[PositiveFloat] = None    # identify: fixed distance threshold (else measured)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.train_identities is not None and self.heldout_identities is not None:
+            raise ValueError("set train_identities or heldout_identities, not both")
+        for name in ("train_identities", "heldout_identities"):
+            ids = getattr(self, name)
+            if ids is not None and (not ids or len(set(ids)) != len(ids) or min(ids) < 0):
+                raise ValueError(f"{name} must be distinct identity numbers >= 0, got {ids}")
+        return self
+
+
+@TASKS.register("metric", aliases=("embedding", "siamese"))
+class Metric(Task):
+    name = "metric"
+    Config = MetricHead
+    needs = ("identity",)
+    monitor = ("val_recall@1", "max")
+
+    def __init__(self, cfg, info, recipe=None):
+        super().__init__(cfg, info, recipe)
+        self._train_data = None
+
+    # ---- identities ------------------------------------------------------------------------------
+    def universe(self) -> int:
+        """How many identity numbers the source may give (0 .. n-1)."""
+        return int(self.info.extra.get("identities") or self.info.num_classes)
+
+    def seen_mask(self, identities) -> np.ndarray:
+        """True for the identities the model trains on."""
+        ids = np.asarray(identities)
+        if self.cfg.train_identities is not None:
+            return np.isin(ids, self.cfg.train_identities)
+        if self.cfg.heldout_identities is not None:
+            return ~np.isin(ids, self.cfg.heldout_identities)
+        return np.ones(len(ids), bool)
+
+    def class_ids(self) -> list[int]:
+        """Identities of the softmax / centre-loss classes, in logit order."""
+        if self.cfg.train_identities is not None:
+            return sorted(self.cfg.train_identities)
+        held = set(self.cfg.heldout_identities or ())
+        return [i for i in range(self.universe()) if i not in held]
+
+    def identity_names(self) -> dict:
+        names = self.info.class_names
+        return {i: names[i] for i in range(len(names))} if self.universe() <= len(names) else {}
+
+    # ---- model -----------------------------------------------------------------------------------
+    def _embed(self, backbone, image, dropout):
+        """(pre-normalisation projection, unit embedding) tensors for `image`."""
+        from keras import layers
+
+        x = pick_feature(backbone(image), self.recipe.model.feature if self.recipe else None)
+        if len(x.shape) == 4:
+            x = layers.GlobalAveragePooling2D(name="head_pool")(x)
+        if self.cfg.hidden:
+            x = layers.Dense(self.cfg.hidden, activation="relu", name="head_hidden")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="head_dropout")(x)
+        features = layers.Dense(self.cfg.embedding_size, dtype="float32", name="projection")(x)
+        return features, layers.UnitNormalization(dtype="float32", name="embedding")(features)
+
+    def build(self, backbone, dropout=None):
+        import keras
+        from keras import layers
+
+        from visiontk.layers.metric import ClassCenters, PairDistance
+
+        shape = self.info.input_shape
+        image = keras.Input(shape, name="image")
+        features, embedding = self._embed(backbone, image, dropout)
+        loss = self.cfg.loss
+        if loss in BATCH_LOSSES:
+            return keras.Model(image, embedding, name="embedder")
+        if loss in ("contrastive", "triplet"):
+            embedder = keras.Model(image, embedding, name="embedder")
+            names = ("image_a", "image_b") if loss == "contrastive" else ("anchor", "positive", "negative")
+            inputs = {n: keras.Input(shape, name=n) for n in names}
+            embs = [embedder(inputs[n]) for n in names]
+            if loss == "contrastive":
+                out = PairDistance(self.cfg.distance, name="distance")(embs)
+            else:
+                d = self.cfg.embedding_size
+                out = layers.Concatenate(axis=1, name="triplet")(
+                    [layers.Reshape((1, d), name=f"{n}_row")(e) for n, e in zip(names, embs)])
+            return keras.Model(inputs, out, name=f"{loss}_trainer")
+        logits = layers.Dense(len(self.class_ids()), dtype="float32", name="logits")(features)
+        if loss == "softmax":
+            return keras.Model(image, logits, name="softmax_trainer")
+        label = keras.Input((), dtype="int32", name="label")
+        center = ClassCenters(len(self.class_ids()), self.cfg.center_alpha, name="center")(
+            [features, label])
+        return keras.Model({"image": image, "label": label},
+                           {"logits": logits, "center": center}, name="center_trainer")
+
+    def loss(self):
+        import keras
+
+        from visiontk.losses import metric as L
+
+        cfg = self.cfg
+        metric = L.METRIC_OF_DISTANCE[cfg.distance]
+        if cfg.loss == "triplet_semihard":
+            return L.TripletSemiHardLoss(cfg.margin, metric)
+        if cfg.loss == "triplet_hard":
+            return L.TripletHardLoss(cfg.margin, cfg.soft, metric)
+        if cfg.loss == "triplet_batch_all":
+            return L.TripletBatchAllLoss(cfg.margin, metric)
+        if cfg.loss == "triplet":
+            return L.TripletLoss(cfg.margin, metric)
+        if cfg.loss == "contrastive":
+            return L.ContrastiveLoss(cfg.margin)
+        ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if cfg.loss == "softmax":
+            return ce
+        return {"logits": ce, "center": L.CenterLoss(cfg.center_weight)}
+
+    def metrics(self):
+        import keras
+
+        if self.cfg.loss == "softmax":
+            return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if self.cfg.loss == "center":
+            return {"logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+        return []
+
+    def inference_model(self, model):
+        import keras
+
+        try:
+            return model.get_layer("embedder")                  # pair / triplet trainers
+        except ValueError:
+            pass
+        if model.name == "embedder":
+            return model
+        # softmax / centre trainers: their graph ends at the logits; normalise the projection
+        image = model.get_layer("image").output
+        features = model.get_layer("projection").output
+        embedding = keras.layers.UnitNormalization(dtype="float32", name="embedding")(features)
+        return keras.Model(image, embedding, name="embedder")
+
+    # ---- data ------------------------------------------------------------------------------------
+    def train_split(self, data):
+        """The training rows of seen identities (held-out identities removed)."""
+        from visiontk.data.sampling import subset
+
+        ids = np.asarray(data.annotations["identity"])
+        keep = self.seen_mask(ids)
+        if not keep.any():
+            raise DataError(f"no training image has one of model.head.train_identities "
+                            f"{self.cfg.train_identities}; the training split has identities "
+                            f"{sorted(np.unique(ids).tolist())[:20]}")
+        return subset(data, np.flatnonzero(keep)) if not keep.all() else data
+
+    def label_table(self):
+        """identity -> logit index (-1 for identities that are not classes)."""
+        ids = self.class_ids()
+        table = np.full(max(max(ids) + 1, self.universe()), -1, np.int32)
+        table[ids] = np.arange(len(ids))
+        return table
+
+    def training_dataset(self, data, recipe):
+        from visiontk.data import sampling
+
+        data = self.train_split(data)
+        self._train_data = data
+        cfg = self.cfg
+        if cfg.loss in BATCH_LOSSES:
+            ds = sampling.pk_dataset(data, self, recipe, images_per_identity=cfg.images_per_identity)
+        elif cfg.loss == "contrastive":
+            ds = sampling.pair_dataset(data, recipe, positive_fraction=cfg.positive_fraction,
+                                       geometry=self.geometry)
+        elif cfg.loss == "triplet":
+            ds = sampling.triplet_dataset(data, recipe, geometry=self.geometry)
+        else:
+            ids = np.asarray(data.annotations["identity"])
+            table = self.label_table()
+            bad = ids[(ids >= len(table)) | (table[np.minimum(ids, len(table) - 1)] < 0)]
+            if len(bad):
+                raise DataError(f"identity {int(bad[0])} of the training split is not one of the "
+                                f"{len(table)} classes of the '{cfg.loss}' head; set "
+                                f"model.head.train_identities to the identities to train on")
+            from visiontk.data.pipeline import build_dataset
+
+            ds = build_dataset(data, self, recipe, training=True)
+        return ds, len(data)
+
+    def validation_dataset(self, data, recipe):
+        return None          # validation is retrieval on embeddings (see callbacks)
+
+    def encode(self, image, annotation):
+        import tensorflow as tf
+
+        identity = tf.cast(annotation["identity"], tf.int32)
+        if self.cfg.loss in ("softmax", "center"):
+            label = tf.gather(tf.constant(self.label_table()), identity)
+            if self.cfg.loss == "softmax":
+                return image, label
+            return {"image": image, "label": label}, {"logits": label, "center": 0.0}
+        return image, identity
+
+    def callbacks(self, val_data, run_dir):
+        if val_data is None:
+            return []
+        from visiontk.tasks._metric_callback import RetrievalCallback
+
+        return [RetrievalCallback(self, val_data, self.cfg.epoch_eval_images)]
+
+    # ---- inference (numpy) -----------------------------------------------------------------------
+    def meta(self):
+        seen = self.cfg.train_identities
+        return {"embedding_size": self.cfg.embedding_size, "distance": self.cfg.distance,
+                "loss": self.cfg.loss, "threshold": self.cfg.threshold,
+                "train_identities": seen, "heldout_identities": self.cfg.heldout_identities}
+
+    @classmethod
+    def decode(cls, outputs, meta, sizes=None):
+        return runtime.decode(outputs, meta, sizes)
+
+    @classmethod
+    def draw(cls, frame, prediction, meta):
+        return runtime.draw(frame, prediction, meta)
+
+    def evaluate(self, predict_fn, batches, out_dir=None):
+        from visiontk.tasks.metric_eval import metric_report
+
+        emb, ids = embed_batches(predict_fn, batches)
+        seen = self.seen_mask(ids)
+        ref_emb, ref_ids = self.knn_reference(predict_fn)
+        return metric_report(emb, ids, np.unique(ids[seen]).tolist() if seen.any() else [],
+                             distance=self.cfg.distance, ref_emb=ref_emb, ref_ids=ref_ids,
+                             knn_k=self.cfg.knn_k, pairs=self.cfg.verification_pairs,
+                             seed=self.recipe.seed if self.recipe else 0, out_dir=out_dir,
+                             names=self.identity_names())
+
+    def knn_reference(self, predict_fn):
+        """Embeddings of (at most knn_references) training images of seen identities."""
+        if self.recipe is None:
+            return None, None
+        from visiontk.data.base import make_source
+        from visiontk.data.pipeline import build_dataset
+        from visiontk.data.sampling import subset
+        from visiontk.evaluate import numpy_batches
+
+        data = self._train_data
+        if data is None:
+            data = self.train_split(make_source(self.recipe).load("train"))
+        if len(data) > self.cfg.knn_references:
+            rng = np.random.default_rng(self.recipe.seed)
+            data = subset(data, np.sort(rng.choice(len(data), self.cfg.knn_references, replace=False)))
+        ds = build_dataset(data, self, self.recipe, training=False, encode=False, batch_size=256)
+        return embed_batches(predict_fn, numpy_batches(ds))
+
+
+def embed_batches(predict_fn, batches):
+    """(embeddings (N, D) float32, identities (N,)) from (images, annotations) batches."""
+    embs, ids = [], []
+    for images, ann in batches:
+        out = predict_fn(images)
+        embs.append(np.asarray(runtime.embedding_output(out), np.float32))
+        ids.append(np.asarray(ann["identity"]))
+    if not embs:
+        raise DataError("no images to embed: the split is empty")
+    return np.concatenate(embs), np.concatenate(ids)
