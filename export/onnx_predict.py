@@ -69,6 +69,7 @@ class OnnxModel:
             raise Failure(f"the runtime copy has no decoder for task '{self.meta['task']}'") from None
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")   # as visiontk does
         if threads:
             opts.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
