@@ -89,3 +89,30 @@ def test_keras_backend_on_the_run_folder(tmp_path_factory, tmp_path):
                    show=False, save=tmp_path / "out.mp4", echo=lambda *_: None)
     assert res.exit_code == 0 and res.frames == 6 and res.dropped == 0
     assert len(read_video(tmp_path / "out.mp4")[0]) == 6
+
+
+@pytest.mark.skipif("metric" not in HEADS, reason="the metric head has not landed")
+def test_metric_demo_names_the_nearest_gallery_identity(tmp_path_factory, tmp_path):
+    from visiontk.cli.demo import with_gallery
+    from visiontk.infer.gallery import enroll
+
+    export_dir, _ = exported("metric", tmp_path_factory)
+    src, out, gallery = tmp_path / "in.avi", tmp_path / "out.avi", tmp_path / "people.npz"
+    write_video(src, n=6)
+    frames, _ = read_video(src)
+    cv2.imwrite(str(tmp_path / "ann.png"), frames[0])
+    enroll(export_dir, gallery, "ann", [tmp_path / "ann.png"])
+    pred = with_gallery(export_dir, "onnx", gallery).predict([frames[0]])[0]
+    assert pred.identity == "ann" and pred.distance < 1e-3       # the enrolled frame itself
+    res = run_cli("demo", export_dir, "--source", src, "--no-show", "--save", out, "--gallery", gallery)
+    assert res.returncode == 0, res.stderr
+    assert len(read_video(out)[0]) == 6
+
+
+def test_gallery_needs_a_metric_model(tmp_path_factory, tmp_path):
+    export_dir, _ = exported("classification", tmp_path_factory)
+    src = tmp_path / "in.avi"
+    write_video(src, n=2)
+    np.savez(tmp_path / "g.npz", names=np.array(["a"]))
+    res = run_cli("demo", export_dir, "--source", src, "--no-show", "--gallery", tmp_path / "g.npz")
+    assert res.returncode == 2 and "not an embedding model" in res.stderr

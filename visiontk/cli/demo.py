@@ -41,9 +41,7 @@ def demo_cmd(path, source, backend, show, save, max_frames, fps_cap, gallery):
     from visiontk.infer.video import run_demo
     from visiontk.runtime.errors import InputError
 
-    predictor = Predictor(path, backend)
-    if gallery:
-        attach_gallery(predictor, gallery)
+    predictor = with_gallery(path, backend, gallery) if gallery else Predictor(path, backend)
     result = run_demo(predictor, source, show=show, save=save, max_frames=max_frames,
                       fps_cap=fps_cap, echo=lambda m: click.echo(m, err=True))
     click.echo(result.summary())
@@ -52,15 +50,16 @@ def demo_cmd(path, source, backend, show, save, max_frames, fps_cap, gallery):
     sys.exit(0)
 
 
-def attach_gallery(predictor, path) -> None:
-    """Metric models: decode identifies every frame against the gallery (nearest name, distance)."""
-    from visiontk.runtime.errors import InputError
+def with_gallery(path, backend: str, gallery):
+    """A metric model's Predictor whose decode names the nearest gallery identity (or "unknown"
+    past the model's threshold); a gallery made with another model is refused."""
+    from visiontk.infer.gallery import Embedder
+    from visiontk.runtime.metric import load_gallery
+    from visiontk.runtime.metric import with_gallery as attach
 
-    if predictor.meta.get("task") != "metric":
-        raise InputError(f"--gallery is for embedding models (task: metric); this model's task is "
-                         f"'{predictor.meta.get('task')}'")
-    from visiontk.runtime import metric
-
-    gallery = metric.load_gallery(path)
-    threshold = predictor.meta.get("decode", {}).get("threshold")
-    predictor.meta = metric.with_gallery(predictor.meta, gallery, threshold)
+    embedder = Embedder(path, backend)
+    g = load_gallery(gallery)
+    embedder.check_gallery(g, gallery)
+    predictor = embedder.predictor
+    predictor.meta = attach(predictor.meta, g, embedder.threshold())
+    return predictor

@@ -127,6 +127,8 @@ def export_model(model, meta: dict, out, *, formats=FORMATS, opset: int = 17, fo
         metadata = build_metadata(meta, serving, fmts, opset=opset, source_run=source_run)
         write_json(tmp / "metadata.json", metadata)
         copy_runtime(tmp)
+        if source_run and (Path(source_run) / "metrics.json").is_file():   # e.g. measured thresholds
+            shutil.copy2(Path(source_run) / "metrics.json", tmp / "metrics.json")
         t0 = time.perf_counter()
         parity = verify(reference, runners, batch, metadata, task, tolerance)
         seconds["verify"] = round(time.perf_counter() - t0, 2)
