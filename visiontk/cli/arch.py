@@ -1,4 +1,4 @@
-"""visiontk arch list."""
+"""visiontk arch list / arch show."""
 
 from __future__ import annotations
 
@@ -44,3 +44,43 @@ def arch_list(params, as_json):
         alias = f" [{', '.join(r['aliases'])}]" if r["aliases"] else ""
         count = f"  {r['params']:>13,}" if "params" in r else ""
         click.echo(f"{r['name']:<20}{count}  {r['family']}{alias}")
+
+
+def _params(values) -> dict:
+    import yaml
+
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+@arch_group.command("show")
+@click.argument("name")
+@click.option("--input", "input_shape", metavar="H,W,C",
+              help="Input shape (default: the builder's, or the paper's with --compare-paper).")
+@click.option("--classes", type=click.IntRange(min=1), help="Number of classes of the top.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A builder argument, e.g. --param aux_logits=true (repeatable).")
+@click.option("--compare-paper", "compare_paper", is_flag=False, flag_value="paper", default=None,
+              metavar="[=NAME]",
+              help="Print the paper's output shapes and parameters beside ours, with differences "
+                   "(=NAME: another reference table of the entry, e.g. --compare-paper=keras).")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def arch_show(name, input_shape, classes, params, compare_paper, as_json):
+    """Per-layer (GoogLeNet: per-module) output shapes and parameters, with the total.
+
+    \b
+    Examples:
+      visiontk arch show resnet18 --input 64,64,3 --classes 10
+      visiontk arch show googlenet --compare-paper
+      visiontk arch show googlenet --param aux_logits=true --json
+    """
+    from visiontk.architectures.summary import architecture_table, format_table, parse_input
+
+    table = architecture_table(name, parse_input(input_shape), classes, _params(params),
+                               compare_paper=compare_paper or False)
+    click.echo(json.dumps(table, indent=2) if as_json else format_table(table))
