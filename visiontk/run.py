@@ -86,6 +86,7 @@ def _without_epochs(text: str) -> str:
 def make_meta(recipe, task, class_names) -> dict:
     """What decoding and preprocessing need, without the recipe (shared with exports)."""
     from visiontk import __version__
+    from visiontk.architectures.applications import preprocessing_meta
 
     return {
         "format_version": META_VERSION,
@@ -93,7 +94,9 @@ def make_meta(recipe, task, class_names) -> dict:
         "name": recipe.name,
         "input": {"name": "image", "shape": list(recipe.model.input_shape), "dtype": "float32",
                   "color": "RGB" if recipe.model.input_shape[2] == 3 else "GRAY",
-                  "scale": 1.0 / 255.0, "mean": [0.0], "std": [1.0], "resize": recipe.data.resize},
+                  "scale": 1.0 / 255.0, "mean": [0.0], "std": [1.0], "resize": recipe.data.resize,
+                  # what the model itself does to that [0, 1] input (keras.applications backbones)
+                  "model_preprocessing": preprocessing_meta(recipe.model.backbone.name)},
         "class_names": list(class_names),
         "decode": task.meta(),
         "visiontk_version": __version__,

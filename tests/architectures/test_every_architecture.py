@@ -6,11 +6,19 @@ step also apply `small_kwargs` (e.g. narrower widths) so that the whole zoo stay
 says what include_top=True outputs: `classes` (default, a softmax over num_classes), `pixels` (a softmax
 per pixel, U-Net) or `image` (a reconstruction of the input, autoencoders).
 Pinned counts live in `pins_*.py` modules beside this file (one per family): PINS = {name: count}.
+
+Registry meta `ci` sorts the keras.applications backbones (20+ networks of 100-600 layers; building
+one takes 1-7 s of CPU) into tiers so that CI stays fast: `full` (absent = full: every zoo builder)
+gets every check above; `build` gets one cheaper test (feature extractor built at the small input,
+FEATURE_PINS count, named maps that shrink by stride, finite outputs, a classification head on top);
+`sibling` (the larger members of a family whose smallest member is `build`) is checked without
+building unless VISIONTK_TEST_ALL_APPLICATIONS=1.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from pathlib import Path
 
@@ -22,11 +30,21 @@ from visiontk.registries import ARCHITECTURES, populate
 populate()
 HERE = Path(__file__).parent
 PINS: dict[str, int] = {}
+FEATURE_PINS: dict[str, int] = {}          # include_top=False counts (keras.applications backbones)
 for info in pkgutil.iter_modules([str(HERE)]):
     if info.name.startswith("pins_"):
-        PINS.update(importlib.import_module(f"tests.architectures.{info.name}").PINS)
+        _mod = importlib.import_module(f"tests.architectures.{info.name}")
+        PINS.update(_mod.PINS)
+        FEATURE_PINS.update(getattr(_mod, "FEATURE_PINS", {}))
 
-NAMES = ARCHITECTURES.names()
+
+def _tier(name):
+    return ARCHITECTURES.entry(name).meta.get("ci", "full")
+
+
+NAMES = [n for n in ARCHITECTURES.names() if _tier(n) == "full"]
+CHEAP = [n for n in ARCHITECTURES.names() if _tier(n) in ("build", "sibling")]
+ALL_APPLICATIONS = os.environ.get("VISIONTK_TEST_ALL_APPLICATIONS") == "1"
 
 
 def small_build(name, *, narrow=False, **kw):
@@ -67,6 +85,8 @@ def test_feature_extractor_round_trip_and_head(name, tmp_path):
     x = np.random.default_rng(1).random((2, *shape), np.float32)
     feats = backbone(x, training=False)
     assert isinstance(feats, dict) and feats, "include_top=False returns named feature maps"
+    if name in FEATURE_PINS and not ARCHITECTURES.entry(name).meta.get("small_kwargs"):
+        assert backbone.count_params() == FEATURE_PINS[name]       # (narrowed builds differ)
     for key, value in feats.items():
         assert np.isfinite(np.asarray(value)).all(), key
     path = tmp_path / f"{name}.keras"
@@ -85,3 +105,31 @@ def test_feature_extractor_round_trip_and_head(name, tmp_path):
     y = keras.utils.to_categorical([0, 2], 3)
     loss = model.train_on_batch(x, y)
     assert np.isfinite(loss)
+
+
+@pytest.mark.parametrize("name", CHEAP)
+def test_backbone_builds_with_pinned_features(name):
+    """The cheaper check of CI tiers `build` and `sibling` (see the module docstring)."""
+    import keras
+
+    from visiontk.tasks.base import DataInfo
+    from visiontk.tasks.classification import Classification, ClassificationHead
+
+    entry = ARCHITECTURES.entry(name)
+    assert name in FEATURE_PINS, f"pin the include_top=False parameter count of {name}"
+    if entry.meta.get("keras"):
+        assert hasattr(keras.applications, entry.meta["keras"])
+    if _tier(name) == "sibling" and not ALL_APPLICATIONS:
+        pytest.skip(f"{name}: a larger sibling, built with VISIONTK_TEST_ALL_APPLICATIONS=1")
+    backbone, shape = small_build(name, include_top=False)
+    assert backbone.inputs[0].name == "image"
+    assert backbone.count_params() == FEATURE_PINS[name]
+    outs = backbone.output
+    assert isinstance(outs, dict) and outs, "include_top=False returns named feature maps"
+    sizes = [v.shape[1] for v in outs.values()]
+    assert all(len(v.shape) == 4 for v in outs.values()) and sizes == sorted(sizes, reverse=True)
+    x = np.random.default_rng(2).random((1, *shape), np.float32)
+    for key, value in backbone(x, training=False).items():
+        assert np.isfinite(np.asarray(value)).all(), key
+    task = Classification(ClassificationHead(), DataInfo(["a", "b", "c"], shape))
+    assert task.build(backbone).output.shape == (None, 3)
