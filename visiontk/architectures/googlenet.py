@@ -152,7 +152,7 @@ def without_aux(model):
 @ARCHITECTURES.register(
     "googlenet", aliases=("inception_v1",), family="googlenet", small_kwargs=dict(width=0.25),
     summary_groups=SUMMARY_GROUPS, paper=PAPER,
-    aux=dict(outputs=AUX_TAPS, head=aux_classifier, weight=0.3))
+    aux=dict(outputs=AUX_TAPS, head=aux_classifier))
 def build_googlenet(input_shape=(224, 224, 3), *, include_top=True, num_classes=1000, name="googlenet",
                     width=1.0, batch_norm=False, dropout=0.4, aux_logits=False):
     """GoogLeNet as in the seed's table (see the module docstring).
