@@ -66,6 +66,8 @@ def make_callbacks(p, run, val_batches, *, writer: bool = True, backup_from=None
     best_last = BestLast(run / "checkpoints", monitor, mode)
     stateful = {"best_last": best_last}
     callbacks: list = [EpochTimer()]
+    if "finetune" in p.extra:
+        callbacks.append(p.extra["finetune"].callback())   # freeze / unfreeze at epoch starts
     callbacks += p.task.callbacks(val_batches, run.path)      # metrics first: others read their logs
     if writer:
         callbacks.append(best_last)

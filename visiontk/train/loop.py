@@ -61,8 +61,6 @@ def prepare(recipe, *, build: bool = True) -> Prepared:
     source = make_source(recipe)
     task = make_task(recipe, source)
     check_augment(recipe.data.augment, task)
-    if recipe.model.init_from or recipe.train.finetune:
-        from visiontk.train import finetune  # noqa: F401  (added by the fine-tuning feature)
     p = Prepared(recipe, task, source)
     p.strategy, p.strategy_name = strategy, strategy_name
     if build:
@@ -70,6 +68,10 @@ def prepare(recipe, *, build: bool = True) -> Prepared:
 
         with p.strategy.scope():
             p.model = build_model(recipe, task)
+        if recipe.model.init_from or recipe.train.finetune:
+            from visiontk.train import finetune
+
+            finetune.setup(p)          # restore the backbone, freeze: p.extra["finetune"]
     return p
 
 
@@ -77,10 +79,15 @@ def compile_model(p: Prepared, steps_per_epoch: int) -> None:
     from visiontk.train.optim import build_optimizer
 
     r = p.recipe
+    ft = p.extra.get("finetune")
     with p.strategy.scope():
-        p.model.compile(optimizer=build_optimizer(r.train, steps_per_epoch, r.train.epochs),
-                        loss=p.task.loss(), metrics=p.task.metrics(),
+        optimizer = build_optimizer(r.train, steps_per_epoch, r.train.epochs)
+        if ft is not None:
+            ft.wrap_optimizer(optimizer)           # backbone_lr_multiplier
+        p.model.compile(optimizer=optimizer, loss=p.task.loss(), metrics=p.task.metrics(),
                         jit_compile=r.train.jit_compile, steps_per_execution=r.train.steps_per_execution)
+        if ft is not None:
+            ft.build_optimizer(p.model.optimizer)  # slots for the unfrozen phase too
 
 
 def dry_run(recipe, echo: Callable[[str], None] = print) -> Prepared:
@@ -142,4 +149,6 @@ def train(recipe, *, force: bool = False, echo: Callable[[str], None] = print) -
         run.reset()
     run.write_recipe(recipe_yaml)
     run.write_meta(make_meta(recipe, p.task, p.task.info.class_names))
+    if "finetune" in p.extra:
+        p.extra["finetune"].start(run, echo)       # init_report.json + summary lines
     return fit_and_finish(p, run, verbose=1 if interactive() else 2, echo=echo)
