@@ -45,7 +45,8 @@ CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)    # keras 'caffe' mode subtracts th
 # mode -> (scale, offset) from RGB [0, 1] (per channel where a tuple)
 PREPROCESSING = {
     "tf": (2.0, -1.0),
-    "torch": (tuple(1.0 / s for s in IMAGENET_STD), tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))),
+    "torch": (tuple(1.0 / s for s in IMAGENET_STD),
+              tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))),
     "caffe": (255.0, tuple(-m for m in CAFFE_MEAN_RGB)),
     "builtin": (255.0, 0.0),
 }
@@ -118,8 +119,9 @@ APPS = {
                   "C5": "block14_sepconv2_act"}, None, dict(small_input=(71, 71, 3))),
     "densenet121": ("DenseNet121", "densenet", "torch",
                     {"C2": "pool2_relu", "C3": "pool3_relu", "C4": "pool4_relu", "C5": "relu"}, None, {}),
-    "convnext_tiny": ("ConvNeXtTiny", "convnext", "builtin", {**_convnext("convnext_tiny", (3, 3, 9, 3)), "C5": None},
-                      None, {}),
+    # C5: the Keras output, after the final layer norm (its weights are part of the no-top file)
+    "convnext_tiny": ("ConvNeXtTiny", "convnext", "builtin",
+                      {**_convnext("convnext_tiny", (3, 3, 9, 3)), "C5": None}, None, {}),
 }
 _WIDTH_MULTIPLIER = ("MobileNetV2", "MobileNetV3Small", "MobileNetV3Large")
 
@@ -143,9 +145,10 @@ def preprocessing_meta(arch: str) -> dict | None:
         return None
     keras_class, module, mode, _, first_conv, _ = APPS[entry.name]
     scale, offset = PREPROCESSING[mode]
+    flip = f" (RGB order: {first_conv} kernel flipped from Keras' BGR)" if first_conv else ""
     return {"in_model": True, "layer": "preprocess", "mode": mode, "input": "RGB float32 in [0, 1]",
-            "scale": scale, "offset": offset, "equals": f"keras.applications.{module}.preprocess_input "
-            f"on 255 * x" + (f" (RGB order: {first_conv} kernel flipped from Keras' BGR)" if first_conv else ""),
+            "scale": scale, "offset": offset,
+            "equals": f"keras.applications.{module}.preprocess_input on 255 * x{flip}",
             "keras_model": keras_class}
 
 
@@ -277,7 +280,9 @@ def build_application(input_shape=(224, 224, 3), *, app, include_top=True, num_c
     builder = getattr(keras.applications, keras_class)
     with _offline_safe_downloads(app):
         try:
-            net = builder(include_top=include_top, weights=keras_weights, input_tensor=x, **kw)
+            # input_shape too: without it Keras warns about the input size whatever it is
+            net = builder(include_top=include_top, weights=keras_weights, input_tensor=x,
+                          input_shape=tuple(input_shape), **kw)
         except (OSError, KeyError) as exc:      # h5py on a foreign or truncated .h5 file
             raise ModelError(f"model.backbone.weights: {weights} does not fit '{app}' "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None

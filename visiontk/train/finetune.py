@@ -187,12 +187,19 @@ def summary_line(report: dict) -> str:
 # ---- freezing and the learning-rate multiplier -----------------------------------------------
 
 def parse_freeze(text: str) -> tuple[str, str | None]:
+    """`train.finetune.freeze` -> (mode, layer name or None).
+
+    Example:
+        >>> parse_freeze("until_layer conv3_block1_out")
+        ('until_layer', 'conv3_block1_out')
+    """
     parts = text.split()
     if text in ("none", "backbone"):
         return text, None
     if len(parts) == 2 and parts[0] == "until_layer":
         return "until_layer", parts[1]
-    raise RecipeError(f"train.finetune.freeze: must be 'none', 'backbone' or 'until_layer NAME', got {text!r}")
+    raise RecipeError(f"train.finetune.freeze: must be 'none', 'backbone' or 'until_layer NAME', "
+                      f"got {text!r}")
 
 
 class Finetuner:
@@ -281,10 +288,10 @@ class Finetuner:
             write_json(run / REPORT, {**self.report, "finetune": self.cfg.model_dump()})
             echo(summary_line(self.report))
         if self.part:
-            n, after = len(self.part), self.cfg.unfreeze_after_epochs
+            n, after = sum(1 for layer in self.part if layer.weights), self.cfg.unfreeze_after_epochs
             when = "for the whole run" if after is None else f"for {after} epoch(s), then trained"
-            echo(f"visiontk: fine-tuning: {n} backbone layer(s) frozen {when}; batch norm of that part "
-                 f"stays in inference mode; backbone lr x{self.cfg.backbone_lr_multiplier:g}")
+            echo(f"visiontk: fine-tuning: {n} backbone layer(s) with weights frozen {when}; batch norm "
+                 f"of that part stays in inference mode; backbone lr x{self.cfg.backbone_lr_multiplier:g}")
 
     def callback(self):
         return FinetuneSchedule(self)
