@@ -22,22 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import export_untrained, model_and_meta  # noqa: E402  (sets up sys.path and TF logging)
 
 
 def make_export(recipe_path: str, overrides: list, folder: Path) -> Path:
-    from visiontk.export import export_model
-    from visiontk.recipe import load_recipe
-    from visiontk.run import make_meta
-    from visiontk.train.loop import prepare
-
-    recipe = load_recipe(recipe_path, overrides)
-    p = prepare(recipe)
-    out = folder / "export"
-    export_model(p.task.inference_model(p.model), make_meta(recipe, p.task, p.task.info.class_names),
-                 out, formats=["onnx", "tflite", "saved_model"], echo=lambda *_: None)
-    return out
+    model, meta, _ = model_and_meta(None, recipe_path, overrides)
+    return export_untrained(model, meta, folder)
 
 
 def make_video(path: Path, frames: int, size=(640, 480), fps: float = 30.0) -> Path:

@@ -16,29 +16,12 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def model_and_meta(run_dir, recipe_path):
-    if run_dir:
-        from visiontk.run import RunDir
-        from visiontk.train.model import load_keras_model
-
-        run = RunDir(run_dir).require()
-        return load_keras_model(run / "model.keras"), run.meta(), str(run_dir)
-    from visiontk.recipe import load_recipe
-    from visiontk.run import make_meta
-    from visiontk.train.loop import prepare
-
-    recipe = load_recipe(recipe_path)
-    p = prepare(recipe)
-    return p.task.inference_model(p.model), make_meta(recipe, p.task, p.task.info.class_names), \
-        f"{recipe_path} (untrained)"
+from _common import export_untrained, model_and_meta  # noqa: E402  (sets up sys.path and TF logging)
 
 
 def main() -> None:
@@ -52,13 +35,11 @@ def main() -> None:
     import numpy as np
     import tensorflow as tf
 
-    from visiontk.export import export_model
     from visiontk.export.onnx import load_onnx
     from visiontk.export.tflite import load_tflite
 
     model, meta, what = model_and_meta(args.run_dir, args.recipe)
-    out = Path(tempfile.mkdtemp(prefix="vtk_bench_")) / "export"
-    export_model(model, meta, out, formats=["onnx", "tflite", "saved_model"], echo=lambda *_: None)
+    out = export_untrained(model, meta)
     x = np.random.default_rng(0).random((1, *meta["input"]["shape"]), np.float32)
     graph = tf.function(lambda t: model(t, training=False))
     fns = {

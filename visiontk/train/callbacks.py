@@ -7,6 +7,7 @@ import io
 import json
 import math
 import shutil
+import time
 from pathlib import Path
 
 import keras
@@ -16,7 +17,14 @@ from visiontk.io import atomic_path, read_json, write_json, write_text
 
 
 class History(keras.callbacks.Callback):
-    """history.csv (one row per epoch, rewritten atomically) and curves.png."""
+    """history.csv (one row per epoch, rewritten atomically) and curves.png.
+
+    curves.png is redrawn at an epoch's end only when at least `PLOT_EVERY` x the last drawing's
+    time has passed since it (drawing takes ~0.5 s: on short epochs it would be a large share of
+    the run; benchmarks/train_overhead.py), and always at the end of training.
+    """
+
+    PLOT_EVERY = 20           # curves.png costs at most ~1/20 of the wall time
 
     def __init__(self, run_dir: Path, plot: bool = True):
         super().__init__()
@@ -24,6 +32,7 @@ class History(keras.callbacks.Callback):
         self.png_path = Path(run_dir) / "curves.png"
         self.plot = plot
         self.rows: dict[int, dict] = {}
+        self._plotted_at, self._plot_seconds, self._stale = -math.inf, 0.0, False
 
     def load(self, initial_epoch: int) -> None:
         """Keep rows of the epochs before `initial_epoch` (a resumed run)."""
@@ -46,8 +55,19 @@ class History(keras.callbacks.Callback):
         for e in sorted(self.rows):
             w.writerow([e] + [self.rows[e].get(k, "") for k in keys])
         write_text(self.csv_path, buf.getvalue())
-        if self.plot:
-            plot_curves(self.rows, self.png_path)
+        self._stale = True
+        if self.plot and time.perf_counter() - self._plotted_at >= self.PLOT_EVERY * self._plot_seconds:
+            self._draw()
+
+    def on_train_end(self, logs=None):
+        if self.plot and self._stale:
+            self._draw()
+
+    def _draw(self) -> None:
+        t0 = time.perf_counter()
+        plot_curves(self.rows, self.png_path)
+        self._plotted_at = time.perf_counter()
+        self._plot_seconds, self._stale = self._plotted_at - t0, False
 
 
 def plot_curves(rows: dict[int, dict], path: Path) -> None:
@@ -83,7 +103,8 @@ def plot_curves(rows: dict[int, dict], path: Path) -> None:
 
 
 class BestLast(keras.callbacks.Callback):
-    """checkpoints/last.weights.h5 every epoch; best.weights.h5 when `monitor` improves."""
+    """checkpoints/last.weights.h5 every epoch; best.weights.h5 when `monitor` improves (a copy of
+    the file just written: the same weights, without serialising the model a second time)."""
 
     def __init__(self, ckpt_dir: Path, monitor: str, mode: str):
         super().__init__()
@@ -104,7 +125,7 @@ class BestLast(keras.callbacks.Callback):
         if value is not None and self.improved(float(value)):
             self.best, self.best_epoch = float(value), epoch
             with atomic_path(self.dir / "best.weights.h5") as tmp:
-                self.model.save_weights(str(tmp))
+                shutil.copyfile(self.dir / "last.weights.h5", tmp)
             write_json(self.dir / "best.json", {"monitor": self.monitor, "value": self.best,
                                                 "epoch": epoch + 1})
 

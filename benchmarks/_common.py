@@ -1,0 +1,177 @@
+"""Shared helpers of the benchmark scripts: the models they measure, exports, timing, tables.
+
+Not a script. Every benchmark imports it as `from _common import ...` (benchmarks/ is on sys.path
+when a script runs) and keeps its own measuring loop; what is here is the part two scripts share:
+
+    >>> from _common import recipe_of, export_untrained, interleave, summary   # doctest: +SKIP
+    >>> recipe = recipe_of("classify", ["train.epochs=1"])                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# The models the benchmarks name: a recipe file of recipes/, or a recipe dict where the recipe
+# does not exist (yet). `segment`: recipes/segment.yaml when present, else this U-Net on synthetic
+# scenes (the style of tests/tiny_recipes/segmentation.py, at a benchmark size).
+SEGMENT_FALLBACK = {
+    "task": "segmentation",
+    "model": {"backbone": {"name": "unet", "weights": "none",
+                           "params": {"padding": "same", "depth": 3, "base_width": 16,
+                                      "batch_norm": True}},
+              "input_shape": [64, 64, 3], "head": {}},
+    "data": {"source": "synthetic-scenes",
+             "params": {"train_size": 512, "val_size": 64, "max_objects": 2}},
+    "train": {"epochs": 1, "batch_size": 32, "optimizer": {"name": "adam", "learning_rate": 0.001}},
+    "seed": 0,
+}
+RECIPES = {"classify": "recipes/classify.yaml", "detect": "recipes/detect.yaml",
+           "lenet": "recipes/fashion_lenet.yaml", "segment": "recipes/segment.yaml"}
+
+
+def recipe_of(name: str, overrides=(), output: str | None = None, backbone: dict | None = None):
+    """A validated recipe by short name (classify, detect, lenet, segment) or by path; the run
+    output goes to a fresh temporary folder unless `output` is given; `backbone` replaces the
+    recipe's model.backbone section whole (another architecture with its own params)."""
+    import yaml
+
+    from visiontk.recipe import load_recipe
+
+    out = output or str(Path(tempfile.mkdtemp(prefix="vtk_bench_run_")) / "run")
+    path = Path(RECIPES.get(name, name))
+    path = path if path.is_file() else ROOT / path
+    if name == "segment" and not path.is_file():
+        data = dict(SEGMENT_FALLBACK)
+    else:
+        data = yaml.safe_load(path.read_text())
+    if backbone is not None:
+        data["model"]["backbone"] = backbone
+    return load_recipe(data=data, overrides=[*overrides, f"output={out}"])
+
+
+def describe(name: str) -> str:
+    path = RECIPES.get(name, name)
+    if name == "segment" and not (ROOT / path).is_file():
+        return "U-Net (benchmarks/_common.py SEGMENT_FALLBACK)"
+    return path
+
+
+def model_and_meta(run_dir, recipe_path, overrides=()):
+    """(inference Keras model, meta, description): a finished run's, or the recipe's untrained."""
+    if run_dir:
+        from visiontk.run import RunDir
+        from visiontk.train.model import load_keras_model
+
+        run = RunDir(run_dir).require()
+        return load_keras_model(run / "model.keras"), run.meta(), str(run_dir)
+    from visiontk.run import make_meta
+    from visiontk.train.loop import prepare
+
+    recipe = recipe_of(recipe_path, overrides)
+    p = prepare(recipe)
+    return (p.task.inference_model(p.model), make_meta(recipe, p.task, p.task.info.class_names),
+            f"{describe(recipe_path)} (untrained)")
+
+
+def export_untrained(model, meta, folder: Path | None = None,
+                     formats=("saved_model", "onnx", "tflite")) -> Path:
+    """Export `model` with visiontk.export (parity checked) into `folder`/export; returns it."""
+    from visiontk.export import export_model
+
+    folder = Path(folder or tempfile.mkdtemp(prefix="vtk_bench_"))
+    out = folder / "export"
+    export_model(model, meta, out, formats=list(formats), echo=lambda *_: None)
+    return out
+
+
+# ---- timing ------------------------------------------------------------------------------------
+
+def interleave(fns: dict, iters: int, warmup: int = 3) -> dict:
+    """{name: [seconds per call]}: every fn called once per round, in turn, so load changes on a
+    shared machine hit every contender alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict = {k: [] for k in fns}
+    for _ in range(iters):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def summary(values, scale: float = 1.0, digits: int = 1) -> str:
+    """'median (min-max)' of `values` x `scale`."""
+    v = [x * scale for x in values]
+    return f"{statistics.median(v):.{digits}f} ({min(v):.{digits}f}-{max(v):.{digits}f})"
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+def matmul_gflops(n: int = 2048, reps: int = 5) -> list:
+    """GFLOP/s of `reps` fp32 n x n tf.linalg.matmul calls (2 n^3 FLOPs each), one value per call."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    mm = tf.function(lambda x, y: tf.reduce_sum(tf.linalg.matmul(x, y)))   # sum: forces the product
+    mm(a, b).numpy()
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        mm(a, b).numpy()
+        out.append(2 * n ** 3 / (time.perf_counter() - t0) / 1e9)
+    return out
+
+
+# ---- reporting ---------------------------------------------------------------------------------
+
+def machine() -> dict:
+    """CPU model, cores, the SIMD flags that matter for fp32 peak, load average, versions."""
+    model, flags = platform.processor() or "?", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model in ("?", "x86_64", ""):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    simd = [f for f in ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile",
+                        "amx_bf16") if f in flags]
+    return {"cpu": model, "cores": os.cpu_count(), "simd": simd,
+            "load": round(os.getloadavg()[0], 2)}
+
+
+def machine_line() -> str:
+    m = machine()
+    import tensorflow as tf
+
+    return (f"machine: {m['cpu']}, {m['cores']} cores, {' '.join(m['simd']) or 'no AVX'}; "
+            f"TF {tf.__version__}; load {m['load']:.2f} ({time.strftime('%Y-%m-%d %H:%M')})")
+
+
+def table(headers: list, rows: list) -> str:
+    """A plain-text table, columns right-aligned except the first."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for j, r in enumerate(cells):
+        lines.append("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                               for i, c in enumerate(r)))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
