@@ -19,7 +19,10 @@ FORMAT_CHOICES = ["all", "saved_model", "onnx", "tflite"]
 @click.option("--force", is_flag=True, help="Replace an existing export folder.")
 @click.option("--tolerance", default=1e-4, show_default=True, type=float,
               help="Max |difference| to Keras per output (relative for outputs larger than 1).")
-def export_cmd(run_dir, formats, opset, out, force, tolerance):
+@click.option("--encoder", is_flag=True,
+              help="Autoencoder runs: export only the encoder (image -> code) as an embedding model "
+                   "(default folder export/<run name>_encoder).")
+def export_cmd(run_dir, formats, opset, out, force, tolerance, encoder):
     """Export a finished run to SavedModel, ONNX and TFLite, verified against Keras.
 
     Writes the formats, metadata.json (preprocessing, class names, decode settings), a copy of the
@@ -30,9 +33,10 @@ def export_cmd(run_dir, formats, opset, out, force, tolerance):
     Examples:
       visiontk export runs/classify
       visiontk export runs/detect --format onnx --opset 17 --out export/detect_onnx --force
+      visiontk export runs/denoise --encoder
       python export/onnx_predict.py export/classify image.png
     """
     from visiontk.export import export_run
 
     export_run(run_dir, formats=formats, opset=opset, out=out, force=force, tolerance=tolerance,
-               echo=click.echo)
+               encoder=encoder, echo=click.echo)

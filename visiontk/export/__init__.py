@@ -55,7 +55,7 @@ def _check_target(out: Path, force: bool) -> None:
 
 
 def export_run(run_dir, formats="all", opset: int = 17, out=None, force: bool = False,
-               tolerance: float = DEFAULT_TOLERANCE, images: int = 8,
+               tolerance: float = DEFAULT_TOLERANCE, images: int = 8, encoder: bool = False,
                echo: Callable[[str], None] = print) -> ExportResult:
     """Export a finished run (runs/NAME) to `out` (default export/NAME) and verify every format.
 
@@ -66,6 +66,8 @@ def export_run(run_dir, formats="all", opset: int = 17, out=None, force: bool = 
         out: target folder; refused when it exists, unless `force`.
         tolerance: max |difference| to Keras allowed per output (relative above magnitude 1).
         images: how many validation images the verification runs.
+        encoder: export only the encoder of an autoencoder run, as an embedding model (default
+            folder export/NAME_encoder; see visiontk.export.encoder).
 
     Example:
         >>> export_run("runs/detect", formats="onnx", out="export/detect_onnx")  # doctest: +SKIP
@@ -78,7 +80,8 @@ def export_run(run_dir, formats="all", opset: int = 17, out=None, force: bool = 
     if not tolerance > 0:
         raise ExportError(f"--tolerance must be > 0, got {tolerance}")
     run = RunDir(run_dir).require()
-    target = Path(out) if out is not None else Path("export") / run.path.resolve().name
+    suffix = "_encoder" if encoder else ""
+    target = Path(out) if out is not None else Path("export") / (run.path.resolve().name + suffix)
     _check_target(target, force)
     meta = run.meta()
 
@@ -86,6 +89,10 @@ def export_run(run_dir, formats="all", opset: int = 17, out=None, force: bool = 
     from visiontk.train.model import load_keras_model
 
     model = load_keras_model(run / "model.keras")
+    if encoder:
+        from visiontk.export.encoder import encoder_and_meta
+
+        model, meta = encoder_and_meta(model, meta)
     batch, described = verification_batch(run.path, meta, n=images)
     return export_model(model, meta, target, formats=fmts, opset=opset, force=force,
                         tolerance=tolerance, batch=batch, inputs=described,

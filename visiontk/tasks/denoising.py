@@ -6,7 +6,8 @@ fresh at every training step, fixed per validation batch (stateless, seeded), an
 model, so model.keras and every export map a noisy picture to its clean version deterministically.
 Backbones: the autoencoders (autoencoder_cnn, autoencoder_mlp: their own decoder is used), U-Net
 (`padding: same`), or any other through the light upsampling decoder of tasks/_dense_head.py. Losses:
-mse, mae, bce; metrics PSNR and SSIM (tf.image, max value 1). `visiontk evaluate` also scores the
+mse, mae, bce; metrics PSNR and SSIM (tf.image, max value 1; SSIM in training only with
+`train_ssim: true`, it is slow on CPU). `visiontk evaluate` also scores the
 noisy input, so the report shows the gain in dB, and writes a grid noisy | denoised | clean.
 The autoencoders' encoder exports on its own as an embedding model: `visiontk export RUN --encoder`.
 """
@@ -37,6 +38,7 @@ class DenoisingHead(Strict):
     loss: Literal["mse", "mae", "bce"] = "mse"
     decoder_width: PositiveInt = 32        # decoder built for backbones without their own
     samples: NonNegInt = 8                 # rows of the noisy | denoised | clean grid of evaluate
+    train_ssim: bool = False               # SSIM also per training step (slow on CPU; evaluate has it)
 
 
 def psnr(y_true, y_pred):
@@ -107,8 +109,10 @@ class Denoising(Task):
     def metrics(self):
         import keras
 
-        return [keras.metrics.MeanMetricWrapper(psnr, name="psnr"),
-                keras.metrics.MeanMetricWrapper(ssim, name="ssim")]
+        out = [keras.metrics.MeanMetricWrapper(psnr, name="psnr")]
+        if self.cfg.train_ssim:
+            out.append(keras.metrics.MeanMetricWrapper(ssim, name="ssim"))
+        return out
 
     def corrupt(self, images, batch_index=None):
         """Noisy copy of `images` (tf): fresh noise without `batch_index`, else the fixed noise of
