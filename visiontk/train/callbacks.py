@@ -113,6 +113,7 @@ class BestLast(keras.callbacks.Callback):
         self.mode = mode
         self.best = -np.inf if mode == "max" else np.inf
         self.best_epoch = -1
+        self.last_epoch = -1           # the epoch whose weights last.weights.h5 holds
 
     def improved(self, value) -> bool:
         return value > self.best if self.mode == "max" else value < self.best
@@ -121,6 +122,7 @@ class BestLast(keras.callbacks.Callback):
         self.dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.dir / "last.weights.h5") as tmp:
             self.model.save_weights(str(tmp))
+        self.last_epoch = epoch
         value = (logs or {}).get(self.monitor)
         if value is not None and self.improved(float(value)):
             self.best, self.best_epoch = float(value), epoch
@@ -146,12 +148,15 @@ class Backup(keras.callbacks.Callback):
     """
 
     def __init__(self, backup_dir: Path, stateful: dict | None = None, *, read_from: Path | None = None,
-                 write: bool = True):
+                 write: bool = True, last: "BestLast | None" = None):
         super().__init__()
         self.dir = Path(backup_dir)
         self.read_dir = Path(read_from) if read_from is not None else self.dir
         self.write = write                      # False on non-chief workers: they only restore
         self.stateful = stateful or {}
+        # a BestLast that runs before this callback: when it has written this epoch's weights,
+        # they are copied rather than serialised again (~0.35 s an epoch for a ResNet18)
+        self.last = last
 
     @property
     def latest(self) -> Path | None:
@@ -199,7 +204,10 @@ class Backup(keras.callbacks.Callback):
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        self.model.save_weights(str(folder / "model.weights.h5"))
+        if self.last is not None and self.last.last_epoch == epoch:
+            shutil.copyfile(self.last.dir / "last.weights.h5", folder / "model.weights.h5")
+        else:
+            self.model.save_weights(str(folder / "model.weights.h5"))
         np.savez(folder / "optimizer.npz",
                  **{f"v{i}": np.asarray(v) for i, v in enumerate(self.model.optimizer.variables)})
         callbacks = {}

@@ -89,7 +89,8 @@ def make_callbacks(p, run, val_batches, *, writer: bool = True, backup_from=None
                                                      profile_batch=0))
     if writer:
         callbacks.append(history)                 # after the metric callbacks: their logs are recorded
-    backup = Backup(run / "backup", stateful, read_from=backup_from, write=writer)
+    backup = Backup(run / "backup", stateful, read_from=backup_from, write=writer,
+                    last=best_last if writer else None)
     callbacks.append(backup)                      # last: restores the others' state after they reset
     return RunCallbacks(callbacks, history, best_last, backup, monitor, mode, stateful)
 
