@@ -51,3 +51,28 @@ def test_flip_and_translate_keep_box_and_mask_on_the_object(tiny_recipe):
             checked += 1
     assert checked >= 10
     assert Augment(flip="both").flip == "both"
+
+
+def test_training_pipeline_augments_and_validation_does_not(tiny_recipe):
+    """One device, no sharding: the training batches are flipped/translated, validation ones are not
+    (a regression test: augmentation once ran only under multi-worker sharding)."""
+    from visiontk.data.sources.synthetic import SyntheticConfig, SyntheticScenes
+
+    r = tiny_recipe({"data": {"augment": {"flip": "horizontal", "translate": 0.2}}})
+    src = SyntheticScenes(SyntheticConfig(train_size=32, val_size=4, max_objects=1),
+                          input_shape=(32, 32, 3))
+    data = src.load("train")
+    data.annotations = {k: data.annotations[k] for k in ("box", "mask")}
+    original = data.images.astype(np.float32) / 255.0
+
+    def images(training):
+        return np.concatenate([x.numpy() for x, _ in build_dataset(data, _Task(), r, training=training,
+                                                                     batch_size=8)])
+
+    val = images(False)
+    np.testing.assert_allclose(val, original, atol=1e-6)            # validation: untouched, in order
+    train = images(True)
+    # training batches are shuffled: count those equal to some source image
+    exact = sum(bool(np.any(np.all(np.abs(original - t).reshape(len(original), -1) < 1e-6, axis=1)))
+                for t in train)
+    assert exact < len(train) // 2, f"{exact} of {len(train)} training images were not augmented"

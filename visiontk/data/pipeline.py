@@ -124,6 +124,7 @@ def build_dataset(data: SplitData, task, recipe, *, training: bool, batch_size: 
                         reshuffle_each_iteration=True)
     if shard is not None and n_shards > 1 and not by_file:
         ds = ds.shard(n_shards, shard[1])
+    if training:
         aug = make_augment(recipe.data.augment, task.geometry, recipe.seed)
         if aug is not None:
             ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)
