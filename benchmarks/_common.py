@@ -9,6 +9,7 @@ when a script runs) and keeps its own measuring loop; what is here is the part t
 
 from __future__ import annotations
 
+import copy
 import os
 import platform
 import statistics
@@ -39,10 +40,11 @@ RECIPES = {"classify": "recipes/classify.yaml", "detect": "recipes/detect.yaml",
            "lenet": "recipes/fashion_lenet.yaml", "segment": "recipes/segment.yaml"}
 
 
-def recipe_of(name: str, overrides=(), output: str | None = None, backbone: dict | None = None):
+def recipe_of(name: str, overrides=(), output: str | None = None, replace: dict | None = None):
     """A validated recipe by short name (classify, detect, lenet, segment) or by path; the run
-    output goes to a fresh temporary folder unless `output` is given; `backbone` replaces the
-    recipe's model.backbone section whole (another architecture with its own params)."""
+    output goes to a fresh temporary folder unless `output` is given; `replace` maps dotted
+    sections to new values set whole (e.g. {"model.backbone": {"name": "vgg_d", ...}}), for
+    changes that `key=value` overrides cannot make (another architecture with its own params)."""
     import yaml
 
     from visiontk.recipe import load_recipe
@@ -50,12 +52,14 @@ def recipe_of(name: str, overrides=(), output: str | None = None, backbone: dict
     out = output or str(Path(tempfile.mkdtemp(prefix="vtk_bench_run_")) / "run")
     path = Path(RECIPES.get(name, name))
     path = path if path.is_file() else ROOT / path
-    if name == "segment" and not path.is_file():
-        data = dict(SEGMENT_FALLBACK)
-    else:
-        data = yaml.safe_load(path.read_text())
-    if backbone is not None:
-        data["model"]["backbone"] = backbone
+    data = copy.deepcopy(SEGMENT_FALLBACK) if name == "segment" and not path.is_file() else \
+        yaml.safe_load(path.read_text())
+    for dotted, value in (replace or {}).items():
+        *parents, last = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
     return load_recipe(data=data, overrides=[*overrides, f"output={out}"])
 
 
@@ -92,6 +96,34 @@ def export_untrained(model, meta, folder: Path | None = None,
     out = folder / "export"
     export_model(model, meta, out, formats=list(formats), echo=lambda *_: None)
     return out
+
+
+class StepBench:
+    """A recipe's model compiled by the trainer (its optimizer, loss, metrics, steps_per_execution,
+    jit_compile), fed one real encoded batch of its pipeline repeated: the training step alone."""
+
+    def __init__(self, recipe):
+        import tensorflow as tf
+
+        from visiontk.data.pipeline import build_dataset
+        from visiontk.train.loop import compile_model, prepare
+
+        self.recipe, self.p = recipe, prepare(recipe)
+        compile_model(self.p, 100)
+        self.data = self.p.source.load("train")
+        xy = next(iter(build_dataset(self.data, self.p.task, recipe, training=True)))
+        self.ds = tf.data.Dataset.from_tensors(xy).repeat()
+        self.model, self.batch = self.p.model, recipe.train.batch_size
+        self.spe = recipe.train.steps_per_execution
+        self.model.fit(self.ds, steps_per_epoch=2 * self.spe, epochs=1, verbose=0)   # trace
+
+    def epoch(self, steps: int, ds=None) -> float:
+        """Images per second of one `model.fit` epoch of `steps` steps (rounded up to a multiple
+        of steps_per_execution) on the repeated batch, or on `ds` (repeated)."""
+        steps = -(-steps // self.spe) * self.spe
+        t0 = time.perf_counter()
+        self.model.fit(self.ds if ds is None else ds, steps_per_epoch=steps, epochs=1, verbose=0)
+        return steps * self.batch / (time.perf_counter() - t0)
 
 
 # ---- timing ------------------------------------------------------------------------------------

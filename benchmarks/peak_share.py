@@ -30,12 +30,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine_line, matmul_gflops, median, recipe_of, summary, table  # noqa: E402
+from _common import (StepBench, machine_line, matmul_gflops, median, recipe_of, summary,  # noqa: E402
+                     table)
 
 # name -> (recipe, overrides): the recipes' models, and larger conv nets of the zoo at 64 px
 SMALL_DATA = ["data.params.train_size={n}", "data.params.val_size=8"]
@@ -81,39 +81,21 @@ def forward_macs(model) -> int:
     return total
 
 
-class Bench:
-    """One model compiled by the trainer, fed one repeated encoded batch."""
+class Bench(StepBench):
+    """A model of MODELS under one setting of the in-process levers."""
 
     def __init__(self, name: str, batch: int | None = None, spe: int = 1, jit: bool = False):
-        import tensorflow as tf
-
-        from visiontk.data.pipeline import build_dataset
-        from visiontk.train.loop import compile_model, prepare
-
         base, overrides, backbone = MODELS[name]
-        probe = recipe_of(base)
-        self.batch = batch or probe.train.batch_size
-        ov = [o.format(n=self.batch) for o in overrides]
-        ov += [f"train.batch_size={self.batch}", f"train.steps_per_execution={spe}",
+        batch = batch or recipe_of(base).train.batch_size
+        ov = [o.format(n=batch) for o in overrides]
+        ov += [f"train.batch_size={batch}", f"train.steps_per_execution={spe}",
                f"train.jit_compile={str(bool(jit)).lower()}", "data.augment.flip='none'"]
         if base == "detect":
             ov.append("data.augment.translate=0")
-        recipe = recipe_of(base, ov, backbone=backbone)
-        p = prepare(recipe)
-        compile_model(p, 100)
-        xy = next(iter(build_dataset(p.source.load("train"), p.task, recipe, training=True)))
-        self.ds = tf.data.Dataset.from_tensors(xy).repeat()
-        self.model, self.spe = p.model, spe
-        self.fwd_flops = 2 * forward_macs(p.model)
-        self.input = list(recipe.model.input_shape)
-        self.model.fit(self.ds, steps_per_epoch=2 * spe, epochs=1, verbose=0)   # trace, warm up
-
-    def epoch(self, steps: int) -> float:
-        """Images per second of one epoch of `steps` training steps (a multiple of spe)."""
-        steps = -(-steps // self.spe) * self.spe
-        t0 = time.perf_counter()
-        self.model.fit(self.ds, steps_per_epoch=steps, epochs=1, verbose=0)
-        return steps * self.batch / (time.perf_counter() - t0)
+        super().__init__(recipe_of(base, ov, replace={"model.backbone": backbone} if backbone
+                                   else None))
+        self.fwd_flops = 2 * forward_macs(self.model)
+        self.input = list(self.recipe.model.input_shape)
 
 
 def measure(configs: dict, rounds: int, steps: int) -> dict:

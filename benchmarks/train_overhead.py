@@ -43,20 +43,23 @@ def clock():
     class Clock(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.begins, self.steps, self.end = [], [], None
+            self.begins, self.cpu, self.steps, self.end = [], [], [], None
 
         def on_epoch_begin(self, epoch, logs=None):
             self.begins.append(time.perf_counter())
+            self.cpu.append(time.process_time())
 
         def on_test_begin(self, logs=None):      # validation starts: the epoch's steps are done
             self.steps.append(time.perf_counter() - self.begins[-1])
 
         def on_train_end(self, logs=None):
-            self.end = time.perf_counter()
+            self.end, self.cpu_end = time.perf_counter(), time.process_time()
 
         def result(self, images_per_epoch: int) -> dict:
             steady = (len(self.begins) - 1) * images_per_epoch / (self.end - self.begins[1])
+            images = (len(self.begins) - 1) * images_per_epoch
             return {"images_per_s": steady, "epoch1_s": self.begins[1] - self.begins[0],
+                    "cpu_ms_per_image": 1e3 * (self.cpu_end - self.cpu[1]) / images,
                     "steps_images_per_s": images_per_epoch / median(self.steps[1:])}
 
     return Clock()
@@ -181,21 +184,26 @@ def main() -> None:
         ratios = [a / b for a, b in zip(v, p)]
         sv = [r["steps_images_per_s"] for r in res["visiontk"]]
         sp = [r["steps_images_per_s"] for r in res["plain"]]
+        cpu = [b["cpu_ms_per_image"] / a["cpu_ms_per_image"]
+               for a, b in zip(res["visiontk"], res["plain"])]
         rows.append([name, summary(v), summary(p), summary(ratios, digits=3),
-                     summary([a / b for a, b in zip(sv, sp)], digits=3),
+                     summary([a / b for a, b in zip(sv, sp)], digits=3), summary(cpu, digits=3),
                      f"{median([r['epoch1_s'] for r in res['visiontk']]):.1f} / "
                      f"{median([r['epoch1_s'] for r in res['plain']]):.1f}"])
         out[name] = {"visiontk_images_per_s": round(median(v), 1),
                      "plain_images_per_s": round(median(p), 1),
                      "ratio": round(median(ratios), 3), "ratios": [round(r, 3) for r in ratios],
-                     "steps_only_ratio": round(median([a / b for a, b in zip(sv, sp)]), 3)}
+                     "steps_only_ratio": round(median([a / b for a, b in zip(sv, sp)]), 3),
+                     "cpu_ratio": round(median(cpu), 3)}
     n = args.images or "default"
     print(machine_line())
     print(f"train_overhead: {args.pairs} alternating pairs, {args.epochs} epochs each "
           f"(epochs 2..{args.epochs} timed), images/epoch {n}; median (min-max)")
     print(table(["model", "visiontk img/s", "plain fit img/s", "ratio visiontk/plain",
-                 "steps-only ratio", "epoch-1 s v/p"], rows))
-    print("steps-only: the training steps of an epoch alone (no validation, no epoch-end callbacks)")
+                 "steps-only ratio", "CPU ratio", "epoch-1 s v/p"], rows))
+    print("steps-only: the training steps of an epoch alone (no validation, no epoch-end callbacks);"
+          "\nCPU ratio: plain / visiontk process CPU seconds per image over the same epochs (less "
+          "sensitive to other processes' load than wall time; > 1: visiontk does less work)")
     print(json.dumps({"train_overhead": out}))
 
 
