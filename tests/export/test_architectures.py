@@ -24,7 +24,11 @@ REPRESENTATIVES = set(_FIRST_OF_FAMILY.values())
 EVERY = os.environ.get("VISIONTK_EXPORT_EVERY_ARCH") == "1"
 
 # name -> the converter's reason (keep docs/export.md in step)
-UNEXPORTABLE: dict[str, str] = {}
+UNEXPORTABLE: dict[str, str] = {
+    "convnext_tiny": "ONNX: tf2onnx 1.17 leaves a nested function call in the ConvNeXt graph "
+                     "(onnx checker: 'No Op registered for StatefulPartitionedCall with domain_version "
+                     "of 17')",
+}
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -79,3 +79,23 @@ def test_restructure_names_a_missing_output():
 
     with pytest.raises(InputError, match="no output.*boxes"):
         restructure({"probs": np.zeros(3)}, {"outputs": {"structure": "dict", "names": ["boxes"]}})
+
+
+def test_constants_captured_by_value_are_embedded_in_onnx(tmp_path):
+    """A Normalization layer built with fixed mean/variance (EfficientNet, ConvNeXt) captures eager
+    tensors, which tf2onnx leaves as unfed graph inputs; the export makes them initializers."""
+    import keras
+
+    from visiontk.export.onnx import load_onnx, write_onnx
+    from visiontk.export.serving import make_serving
+
+    inputs = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Normalization(mean=[0.1, 0.2, 0.3], variance=[1.0, 2.0, 3.0], name="norm")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3, name="conv")(x))
+    write_onnx(make_serving(model), tmp_path / "m.onnx")
+    import onnx
+
+    assert [i.name for i in onnx.load(str(tmp_path / "m.onnx")).graph.input] == ["image"]
+    x = np.random.default_rng(2).random((2, 8, 8, 3), np.float32)
+    (got,) = load_onnx(tmp_path / "m.onnx")(x).values()
+    np.testing.assert_allclose(got, model(x, training=False), atol=1e-5)

@@ -28,6 +28,21 @@ def _name_batch_dim(proto) -> None:
             dims[0].dim_param = "batch"
 
 
+def _embed_captured_constants(proto, fn) -> None:
+    """tf2onnx turns tensors a tf.function captures by value (not variables: e.g. the mean and
+    variance of a keras Normalization layer built with fixed values, as in EfficientNet and ConvNeXt)
+    into extra graph inputs that nobody can feed. Make them initializers holding their values."""
+    from onnx import numpy_helper
+
+    graph = fn.get_concrete_function().graph
+    values = {inner.name: outer for outer, inner in zip(graph.external_captures, graph.internal_captures)
+              if outer.dtype.name != "resource"}
+    extra = [v for v in proto.graph.input if v.name in values]
+    for value in extra:
+        proto.graph.initializer.append(numpy_helper.from_array(values[value.name].numpy(), value.name))
+        proto.graph.input.remove(value)
+
+
 def write_onnx(serving, path: Path, opset: int = DEFAULT_OPSET) -> Path:
     """Convert `serving` (visiontk.export.serving.Serving) to an ONNX file at `path`.
 
@@ -41,6 +56,7 @@ def write_onnx(serving, path: Path, opset: int = DEFAULT_OPSET) -> Path:
     try:
         proto, _ = tf2onnx.convert.from_function(serving.fn, input_signature=[serving.signature],
                                                  opset=opset)
+        _embed_captured_constants(proto, serving.fn)
         _name_batch_dim(proto)
         onnx.checker.check_model(proto)
     except ExportError:
