@@ -125,8 +125,12 @@ def test_overrides_are_literals_not_code(tmp_path):
     assert parse_override("data.source=fashion-mnist")[1] == "fashion-mnist"
     assert parse_override("x.y=__import__('os').system('echo hi')")[1] == \
         "__import__('os').system('echo hi')"                       # a string, never evaluated
-    r = load_recipe(write(tmp_path, GOOD), ["train.epochs=5", "train.optimizer.nesterov=true"])
-    assert r.train.epochs == 5 and r.train.optimizer.nesterov is True
+    assert parse_override("data.augment.flip=none")[1] == "none"          # a value, as in YAML
+    assert parse_override("model.feature=null")[1] is None
+    assert parse_override("model.feature=None")[1] is None
+    r = load_recipe(write(tmp_path, GOOD), ["train.epochs=5", "train.optimizer.nesterov=true",
+                                            "data.augment.flip=none"])
+    assert r.train.epochs == 5 and r.train.optimizer.nesterov is True and r.data.augment.flip == "none"
     with pytest.raises(RecipeError, match="not of the form"):
         load_recipe(write(tmp_path, GOOD), ["train.epochs"])
 

@@ -73,6 +73,8 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     """'train.optimizer.learning_rate=0.1' -> (('train','optimizer','learning_rate'), 0.1).
 
     Values are Python literals (`ast.literal_eval`, never `eval`); anything else stays a string.
+    As in YAML, `true`/`false`/`yes`/`no` are booleans and `null` (or Python's `None`) is None, while
+    `none` stays the string that recipes use as a value (`weights: none`, `flip: none`).
     """
     if "=" not in text:
         raise RecipeError(f"override '{text}' is not of the form key.sub=value "
@@ -82,9 +84,11 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     if not key or any(not p for p in key.split(".")):
         raise RecipeError(f"override '{text}': empty key part; write it as key.sub=value")
     raw = raw.strip()
-    lowered = {"true": True, "false": False, "null": None, "none": None, "yes": True, "no": False}
+    lowered = {"true": True, "false": False, "null": None, "~": None, "yes": True, "no": False}
     if raw.lower() in lowered:
         value = lowered[raw.lower()]
+    elif raw == "none":
+        value = raw
     else:
         try:
             value = ast.literal_eval(raw)
