@@ -101,10 +101,12 @@ class Bench(StepBench):
 def measure(configs: dict, rounds: int, steps: int) -> dict:
     """{label: {img/s list, share list, ...}} with matmul calls and epochs alternating."""
     out = {k: {"images_per_s": [], "share": [], "matmul": []} for k in configs}
+    if not steps:              # auto: about 3 s an epoch, from one probe epoch of 2 steps
+        per = {k: max(2, round(3.0 * b.epoch(2) / b.batch)) for k, b in configs.items()}
     for _ in range(rounds):
         for label, b in configs.items():
             peak = median(matmul_gflops(reps=3))
-            ips = b.epoch(steps)
+            ips = b.epoch(steps or per[label])
             out[label]["images_per_s"].append(ips)
             out[label]["matmul"].append(peak)
             out[label]["share"].append(100 * 3 * b.fwd_flops * ips / 1e9 / peak)
@@ -134,7 +136,7 @@ def subprocess_lever(model: str, lever: str, values: list, args) -> list:
         for v in values:
             env = dict(os.environ)
             cmd = [sys.executable, __file__, "--models", model, "--rounds", "1", "--steps",
-                   str(args.steps), "--json"]
+                   str(args.steps), "--spe", str(args.spe), "--json"]
             if lever == "onednn":
                 env["TF_ENABLE_ONEDNN_OPTS"] = v
             else:
@@ -156,12 +158,14 @@ def main() -> None:
     ap.add_argument("--models", default="classify,detect,lenet,vgg_d,alexnet",
                     help=f"comma list of {', '.join(MODELS)}")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds")
-    ap.add_argument("--steps", type=int, default=10, help="training steps per timed epoch")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="training steps per timed epoch (default: about 3 s of them)")
     ap.add_argument("--lever", action="append", default=[],
                     help="NAME=v1,v2,...: batch, spe, jit, onednn, threads (INTRAxINTER)")
     ap.add_argument("--threads", help="INTRAxINTER op threads for this process (e.g. 2x1)")
     ap.add_argument("--json", action="store_true", help="print only a JSON line (child process)")
     ap.add_argument("--quick", action="store_true", help="classify and vgg_d, 3 rounds of 5 steps")
+    ap.add_argument("--spe", type=int, default=1, help="steps_per_execution of every model")
     args = ap.parse_args()
     if args.quick:
         args.models, args.steps = "classify,vgg_d", 5
@@ -173,7 +177,7 @@ def main() -> None:
         tf.config.threading.set_inter_op_parallelism_threads(inter)
     models = args.models.split(",")
     if not args.lever:
-        configs = {m: Bench(m) for m in models}
+        configs = {m: Bench(m, spe=args.spe) for m in models}
         res = measure(configs, args.rounds, args.steps)
         if args.json:
             print(json.dumps({m: {k: median(v) for k, v in res[m].items()} for m in models}))
@@ -193,8 +197,8 @@ def main() -> None:
                 configs = {f"{m} {name}={v}": Bench(m, **kw(v)) for v in values}
                 rows += rows_of(configs, measure(configs, args.rounds, args.steps))
     print(machine_line())
-    print(f"peak_share: {args.rounds} alternating rounds of matmul 2048^2 x3 + {args.steps} training "
-          f"steps; training FLOPs = 3 x forward (2 x conv/dense MACs); median (min-max)")
+    print(f"peak_share: {args.rounds} alternating rounds of matmul 2048^2 x3 + "
+          f"{args.steps or '~3 s of'} training steps; training FLOPs = 3 x forward (2 x conv/dense MACs); median (min-max)")
     print(table(HEADERS, rows))
     print(json.dumps({"peak_share": {r[0]: r[-1] for r in rows}}))
 
