@@ -39,6 +39,10 @@ def main(argv=None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")      # keep TensorFlow's C++ logs out of the way
     argv = list(sys.argv[1:] if argv is None else argv)
     STATE["debug"] = "--debug" in argv
+    if not STATE["debug"]:
+        from visiontk.cli import quiet_import
+
+        quiet_import.install()
     from visiontk.cli import load_commands
 
     load_commands()
