@@ -126,7 +126,15 @@ def test_squeezenet_equals_torchvision(build, name, total):
     model = build(name)
     assert model.count_params() == total                           # torchvision's count
     assert tuple(model.get_layer("fire9_concat").output.shape[1:]) == (13, 13, 512)
-    assert build(name, bypass=True).count_params() == total        # the bypass has no weights
+    bypassed = build(name, bypass=True)
+    assert bypassed.count_params() == total                         # the bypass has no weights
+    # ... so check the paper's simple bypass is there: an Add around each width-preserving fire
+    adds = [layer.name for layer in bypassed.layers if layer.__class__.__name__ == "Add"]
+    assert adds == [f"fire{i}_bypass" for i in (3, 5, 7, 9)]
+    for i in (3, 5, 7, 9):                                          # identity + the fire's output
+        inbound = bypassed.get_layer(f"fire{i}_bypass").input
+        assert any(t is bypassed.get_layer(f"fire{i}_concat").output for t in inbound)
+    assert not [layer for layer in model.layers if layer.__class__.__name__ == "Add"]
     assert ARCHITECTURES.entry(name).meta["paper"]["total_params"] == total
 
 
@@ -144,6 +152,22 @@ def test_inception_v3_equals_keras_applications(build):
     assert ours_mixed == {f"mixed{i}": tuple(theirs.get_layer(f"mixed{i}").output.shape[1:])
                           for i in range(11)}
     assert ARCHITECTURES.entry("inception_v3").meta["paper"]["total_params"] == count
+
+
+def test_resnet50_equals_keras_applications_with_the_documented_conventions(build):
+    import keras
+
+    # README / resnet.py: `conv_bias: true, bn_epsilon: 1.001e-5` give keras.applications.ResNet50
+    ours = build("resnet50", conv_bias=True, bn_epsilon=1.001e-5)
+    assert ours.input_shape == (None, 224, 224, 3)
+    ours_shapes = [tuple(w.shape) for w in ours.weights]
+    ours_eps = {layer.epsilon for layer in ours.layers if hasattr(layer, "epsilon")}
+    count = ours.count_params()
+    keras.backend.clear_session()
+    theirs = keras.applications.ResNet50(weights=None, classes=1000)
+    assert count == theirs.count_params() == 25636712
+    assert ours_shapes == [tuple(w.shape) for w in theirs.weights]      # same weights, same order
+    assert ours_eps == {layer.epsilon for layer in theirs.layers if hasattr(layer, "epsilon")}
 
 
 def test_lrn_is_the_seed_formula_and_round_trips(tmp_path):
