@@ -101,3 +101,22 @@ def test_help_is_fast_and_has_examples():
     for command in (["train"], ["evaluate"], ["predict"], ["recipe", "check"], ["arch", "list"]):
         out = run_cli(*command, "--help")
         assert out.returncode == 0 and "Example" in out.stdout, command
+
+
+def test_click_usage_errors_are_one_line_with_a_help_hint(tmp_path):
+    cases = [(["evaluate"], "Missing argument 'RUN_DIR'", "(see visiontk evaluate --help)"),
+             (["train", "--bogus", tmp_path / "r.yaml"], "No such option '--bogus'",
+              "(see visiontk train --help)"),
+             (["evalute"], "Did you mean 'evaluate'?", "(see visiontk --help)"),
+             (["arch", "show", "lenet5", "--input"], "'--input' requires an argument",
+              "(see visiontk arch show --help)")]
+    for args, *needles in cases:
+        assert_one_line_error(run_cli(*args), *needles)
+
+
+def test_debug_shows_the_traceback_and_still_exits_2(tmp_path):
+    out = run_cli("--debug", "train", tmp_path / "absent.yaml")
+    assert out.returncode == 2, out.stderr
+    assert "Traceback (most recent call last)" in out.stderr and "RecipeError" in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("error: recipe file not found")
+    assert_one_line_error(run_cli("train", tmp_path / "absent.yaml"), "recipe file not found")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 
 import click
 
@@ -34,6 +35,30 @@ def fail(message: str) -> "NoReturn":  # noqa: F821
     sys.exit(2)
 
 
+def click_error_line(exc: click.ClickException, argv: list) -> str:
+    """A click usage error (missing argument, unknown option or command) as one line, with the
+    command whose --help tells the right usage; click's own block is four lines."""
+    message = " ".join(exc.format_message().split())
+    if isinstance(exc, click.UsageError):
+        ctx = getattr(exc, "ctx", None)
+        message += f" (see {ctx.command_path if ctx else command_path(argv)} --help)"
+    return message
+
+
+def command_path(argv: list) -> str:
+    """'visiontk arch show' from the arguments (for errors click raises without a context)."""
+    words, group = ["visiontk"], cli
+    for arg in argv:
+        if arg.startswith("-"):
+            continue
+        sub = group.commands.get(arg) if isinstance(group, click.Group) else None
+        if sub is None:
+            break
+        words.append(arg)
+        group = sub
+    return " ".join(words)
+
+
 def main(argv=None) -> None:
     """Console entry point."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")      # keep TensorFlow's C++ logs out of the way
@@ -51,12 +76,14 @@ def main(argv=None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:     # `visiontk` / `visiontk arch` alone: help
         exc.show()
         sys.exit(2)
+    except click.ClickException as exc:
+        fail(click_error_line(exc, argv))
     except (VisionTKError, InputError) as exc:
         if STATE["debug"]:
-            raise
+            traceback.print_exc()                       # then the same line and exit code 2
         fail(str(exc).replace("\n", " "))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -1,8 +1,10 @@
 """Optimisers and learning-rate schedules of the seeds, by name.
 
 Weight decay (recipe `train.regularization.weight_decay`) is applied by the optimizer to kernels only
-(biases and batch-norm scales/offsets are excluded). For SGD this equals an L2 penalty of
-(wd / 2) * ||w||^2 added to the loss; for adaptive optimisers it is decoupled (as in AdamW).
+(biases and batch-norm scales/offsets are excluded). It is decoupled decay: each step subtracts
+lr * wd * w outside the gradient. Only for plain SGD (momentum 0) is that the same as an L2 penalty of
+(wd / 2) * ||w||^2 added to the loss; with momentum (SGDW) and for the adaptive optimisers (as in
+AdamW) the decay does not pass through the momentum or the per-parameter scaling, so it differs.
 """
 
 from __future__ import annotations
