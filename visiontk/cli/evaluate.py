@@ -13,19 +13,43 @@ from visiontk.cli.app import cli
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("overrides", nargs=-1)
 @click.option("--split", default="val", show_default=True, help="val, test or train.")
-def evaluate_cmd(run_dir, overrides, split):
+@click.option("--data", "data_path", type=click.Path(), default=None,
+              help="Evaluate on the dataset at PATH instead (the recipe's data.params.path).")
+def evaluate_cmd(run_dir, overrides, split, data_path):
     """Evaluate a finished run; prints the metrics and merges them into RUN_DIR/metrics.json.
 
-    OVERRIDES change the run's recipe for this evaluation, e.g. data.params.path=/other/data.
+    OVERRIDES change the run's recipe for this evaluation, e.g. data.params.path=/other/data
+    (what --data PATH does).
 
     \b
     Example:
       visiontk evaluate runs/classify --split val
+      visiontk evaluate runs/flowers --split test --data /data/flowers_2024
     """
     from visiontk.evaluate import evaluate
 
+    if data_path is not None:
+        overrides = (*overrides, data_path_override(run_dir, data_path))
     result = evaluate(run_dir, split, overrides)
     click.echo(json.dumps(result, indent=2))
+
+
+def data_path_override(run_dir, data_path: str) -> str:
+    """--data PATH as the override data.params.path=PATH, refused when the run's source reads no path
+    (e.g. synthetic-scenes, which generates its data)."""
+    from visiontk.errors import RecipeError
+    from visiontk.recipe import load_recipe
+    from visiontk.registries import SOURCES, populate
+    from visiontk.run import RunDir
+
+    run = RunDir(run_dir).require()
+    recipe = load_recipe(run / "recipe.yaml")
+    populate()
+    if "path" not in SOURCES.get(recipe.data.source).Config.model_fields:
+        raise RecipeError(f"--data {data_path}: the data source '{recipe.data.source}' of "
+                          f"{run / 'recipe.yaml'} reads no path (it takes no data.params.path); "
+                          f"evaluate it without --data, or with overrides of its own parameters")
+    return f"data.params.path={str(data_path)!r}"     # quoted: the value stays a string
 
 
 @cli.command("predict")
