@@ -17,6 +17,13 @@ from visiontk.io import atomic_path, write_json
 from visiontk.train.callbacks import Backup, BestLast, History
 
 
+def direction(name: str) -> str:
+    """"min" for losses and errors, "max" for the rest (accuracy, IoU, mAP). Keras' own "auto" can't
+    place metrics that are not compiled (val_map50 of the detection callback): EarlyStopping raises,
+    ReduceLROnPlateau minimises anything without "acc" in its name."""
+    return "min" if "loss" in name or "error" in name or name.endswith("mae") else "max"
+
+
 def monitor_of(p) -> tuple[str, str]:
     """Metric for the best checkpoint: train.checkpoint_monitor, early_stopping.monitor, the task's."""
     r = p.recipe
@@ -28,7 +35,7 @@ def monitor_of(p) -> tuple[str, str]:
         name = p.task.monitor[0]
     if p.val_data is None and name.startswith("val_"):
         name = name[4:]
-    mode = "min" if "loss" in name or "error" in name or name.endswith("mae") else "max"
+    mode = direction(name)
     if r.train.early_stopping and r.train.early_stopping.mode != "auto" and \
             name == r.train.early_stopping.monitor:
         mode = r.train.early_stopping.mode
@@ -73,14 +80,16 @@ def make_callbacks(p, run, val_batches, *, writer: bool = True, backup_from=None
         callbacks.append(best_last)
     if r.train.early_stopping:
         es = r.train.early_stopping
-        stop = keras.callbacks.EarlyStopping(monitor=es.monitor, patience=es.patience, mode=es.mode,
+        mode = direction(es.monitor) if es.mode == "auto" else es.mode
+        stop = keras.callbacks.EarlyStopping(monitor=es.monitor, patience=es.patience, mode=mode,
                                              min_delta=es.min_delta)
         stateful["early_stopping"] = stop
         callbacks.append(stop)
     if r.train.schedule.name == "plateau":
         s = r.train.schedule
+        watched = s.monitor or ("val_loss" if p.val_data is not None else "loss")
         plateau = keras.callbacks.ReduceLROnPlateau(
-            monitor=s.monitor or ("val_loss" if p.val_data is not None else "loss"),
+            monitor=watched, mode=direction(watched),
             factor=s.factor or 0.1, patience=s.patience or 3, min_lr=s.min_lr or 0.0, verbose=0)
         stateful["plateau"] = plateau
         callbacks.append(plateau)
