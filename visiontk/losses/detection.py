@@ -23,7 +23,7 @@ def box_iou(a, b, *, generalized: bool = False):
     area_a = ops.maximum(a[..., 2] - a[..., 0], 0.0) * ops.maximum(a[..., 3] - a[..., 1], 0.0)
     area_b = ops.maximum(b[..., 2] - b[..., 0], 0.0) * ops.maximum(b[..., 3] - b[..., 1], 0.0)
     union = area_a + area_b - inter
-    iou = inter / (union + _EPS)
+    iou = inter / ops.maximum(union, _EPS)     # exact for real boxes: IoU 0.5 passes ">= 0.5"
     if not generalized:
         return iou
     hull = (ops.maximum(a[..., 2], b[..., 2]) - ops.minimum(a[..., 0], b[..., 0])) * \
