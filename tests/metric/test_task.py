@@ -97,3 +97,67 @@ def test_head_validation(tiny_recipe):
         tiny_recipe({"task": "metric", "model": {"head": {"distance": "manhattan"}}})
     r = tiny_recipe({"task": "siamese"})
     assert r.model.head.loss == "triplet_semihard" and r.model.head.embedding_size == 64
+
+
+def _centre_trainer(weight=0.3, alpha=0.5):
+    """A compiled centre-loss trainer of the task (12 identities, 0-9 are classes)."""
+    task = make_task(loss="center", embedding_size=4, center_weight=weight, center_alpha=alpha,
+                     heldout_identities=[10, 11])
+    model = task.build(backbone())
+    model.compile(optimizer="adam", loss=task.loss(), run_eagerly=True)
+    return task, model
+
+
+def _centre_batch():
+    rng = np.random.default_rng(3)
+    img = rng.random((6, 16, 16, 3), dtype=np.float32)
+    labels = np.array([0, 1, 2, 0, 1, 9])
+    return {"image": img, "label": labels}, {"logits": labels, "center": np.zeros(6, np.float32)}
+
+
+def test_centre_task_loss_is_cross_entropy_plus_lambda_centre_term():
+    """The task's total loss, on fixed data and centres, equals CE + lambda * mean 1/2 ||x - c_y||^2
+    computed in numpy from the projection features, the logits layer and the centres."""
+    lam = 0.3
+    task, model = _centre_trainer(weight=lam)
+    x, y = _centre_batch()
+    centres = np.random.default_rng(4).normal(size=(10, 4)).astype(np.float32)
+    model.get_layer("center").centers.assign(centres)
+    features = np.asarray(keras.Model(model.inputs, model.get_layer("projection").output)(x),
+                          np.float64)
+    w, b = (np.asarray(v, np.float64) for v in model.get_layer("logits").get_weights())
+    logits = features @ w + b
+    m = logits.max(1, keepdims=True)
+    log_probs = logits - m - np.log(np.exp(logits - m).sum(1, keepdims=True))
+    ce = -log_probs[np.arange(6), y["logits"]].mean()
+    centre = 0.5 * ((features - centres[y["logits"]]) ** 2).sum(1).mean()
+    expect = ce + lam * centre
+    assert centre > 0.1 and lam * centre > 1e-2 * ce           # both terms weigh in the sum
+    got = model.evaluate(x, y, batch_size=6, verbose=0, return_dict=True)
+    assert got["loss"] == pytest.approx(expect, rel=1e-5)
+    # training computes the same loss from the centres before its update (Wen et al.)
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert logs["loss"] == pytest.approx(expect, rel=1e-5)
+    assert not np.allclose(np.asarray(model.get_layer("center").centers), centres)
+
+
+def test_centres_resume_from_the_backup(tmp_path):
+    """The run backup (visiontk.train.callbacks.Backup, what `visiontk train` resumes from) holds the
+    centres: restored into a fresh trainer they equal the trained ones, and training continues
+    identically from there."""
+    from visiontk.train.callbacks import Backup
+
+    _, model = _centre_trainer()
+    x, y = _centre_batch()
+    model.fit(x, y, batch_size=6, epochs=2, verbose=0, shuffle=False,
+              callbacks=[Backup(tmp_path / "backup")])
+    trained = np.asarray(model.get_layer("center").centers).copy()
+    assert np.abs(trained[[0, 1, 2, 9]]).min(1).all() and not trained[3:9].any()
+    _, fresh = _centre_trainer()
+    fresh.optimizer.build(fresh.trainable_variables)          # as visiontk.train.fit.restore does
+    assert Backup(tmp_path / "backup").restore(fresh) == 2
+    np.testing.assert_array_equal(np.asarray(fresh.get_layer("center").centers), trained)
+    model.train_on_batch(x, y)
+    fresh.train_on_batch(x, y)
+    np.testing.assert_allclose(np.asarray(fresh.get_layer("center").centers),
+                               np.asarray(model.get_layer("center").centers), atol=1e-6)

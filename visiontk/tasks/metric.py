@@ -13,6 +13,7 @@ on some identities; evaluation scores the seen and the held-out ones apart.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Optional
 
 import numpy as np
@@ -260,6 +261,7 @@ class Metric(Task):
         seen = self.cfg.train_identities
         return {"embedding_size": self.cfg.embedding_size, "distance": self.cfg.distance,
                 "loss": self.cfg.loss, "threshold": self.cfg.threshold,
+                "threshold_from": "recipe" if self.cfg.threshold is not None else None,
                 "train_identities": seen, "heldout_identities": self.cfg.heldout_identities}
 
     @classmethod
@@ -276,11 +278,14 @@ class Metric(Task):
         emb, ids = embed_batches(predict_fn, batches)
         seen = self.seen_mask(ids)
         ref_emb, ref_ids = self.knn_reference(predict_fn)
-        return metric_report(emb, ids, np.unique(ids[seen]).tolist() if seen.any() else [],
-                             distance=self.cfg.distance, ref_emb=ref_emb, ref_ids=ref_ids,
-                             knn_k=self.cfg.knn_k, pairs=self.cfg.verification_pairs,
-                             seed=self.recipe.seed if self.recipe else 0, out_dir=out_dir,
-                             names=self.identity_names())
+        report = metric_report(emb, ids, np.unique(ids[seen]).tolist() if seen.any() else [],
+                               distance=self.cfg.distance, ref_emb=ref_emb, ref_ids=ref_ids,
+                               knn_k=self.cfg.knn_k, pairs=self.cfg.verification_pairs,
+                               seed=self.recipe.seed if self.recipe else 0, out_dir=out_dir,
+                               names=self.identity_names())
+        if out_dir is not None:
+            record_threshold(Path(out_dir), report.get("threshold"))
+        return report
 
     def knn_reference(self, predict_fn):
         """Embeddings of (at most knn_references) training images of seen identities."""
@@ -299,6 +304,40 @@ class Metric(Task):
             data = subset(data, np.sort(rng.choice(len(data), self.cfg.knn_references, replace=False)))
         ds = build_dataset(data, self, self.recipe, training=False, encode=False, batch_size=256)
         return embed_batches(predict_fn, numpy_batches(ds))
+
+
+THRESHOLD_SPLITS = ("train", "val", "test")      # later ones win: test first, as identify reads
+
+
+def record_threshold(split_dir: Path, value) -> bool:
+    """Write the threshold measured on a split into the run's meta.json decode settings (the run is
+    `split_dir`'s parent, as visiontk.evaluate lays it out: RUN/eval_SPLIT), so that exports carry it
+    in metadata.json. A recipe's fixed threshold and one measured on a preferred split stay.
+
+    Example:
+        >>> record_threshold(Path("runs/identities/eval_test"), 0.42)      # doctest: +SKIP
+        True
+    """
+    from visiontk.io import read_json, write_json
+
+    meta_path = split_dir.parent / "meta.json"
+    split = split_dir.name.removeprefix("eval_")
+    if value is None or split not in THRESHOLD_SPLITS or not meta_path.is_file():
+        return False
+    meta = read_json(meta_path)
+    decode = meta.get("decode", {})
+    previous = decode.get("threshold_from")
+    if meta.get("task") != Metric.name:
+        return False
+    if previous in THRESHOLD_SPLITS:
+        if THRESHOLD_SPLITS.index(previous) > THRESHOLD_SPLITS.index(split):
+            return False
+    elif decode.get("threshold") is not None:          # fixed by the recipe (model.head.threshold)
+        return False
+    decode.update(threshold=float(value), threshold_from=split)
+    meta["decode"] = decode
+    write_json(meta_path, meta)
+    return True
 
 
 def embed_batches(predict_fn, batches):
