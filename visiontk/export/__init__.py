@@ -111,6 +111,7 @@ def export_model(model, meta: dict, out, *, formats=FORMATS, opset: int = 17, fo
     from visiontk.export.onnx import check_opset
     from visiontk.export.serving import make_serving
     from visiontk.export.verify import failure_summary, verification_batch, verify
+    from visiontk.infer.progress import stages
     from visiontk.io import write_json
     from visiontk.registries import TASKS, populate
 
@@ -128,16 +129,18 @@ def export_model(model, meta: dict, out, *, formats=FORMATS, opset: int = 17, fo
     tmp.mkdir()
     seconds: dict = {}
     try:
-        serving = make_serving(model)
-        reference = _keras_reference(serving, batch)
-        runners = _write_formats(serving, tmp, fmts, opset, seconds)
-        metadata = build_metadata(meta, serving, fmts, opset=opset, source_run=source_run)
-        write_json(tmp / "metadata.json", metadata)
-        copy_runtime(tmp)
-        if source_run and (Path(source_run) / "metrics.json").is_file():   # e.g. measured thresholds
-            shutil.copy2(Path(source_run) / "metrics.json", tmp / "metrics.json")
-        t0 = time.perf_counter()
-        parity = verify(reference, runners, batch, metadata, task, tolerance)
+        with stages("exporting", _step_count(fmts)) as begin:
+            serving = make_serving(model)
+            reference = _keras_reference(serving, batch)
+            runners = _write_formats(serving, tmp, fmts, opset, seconds, begin)
+            metadata = build_metadata(meta, serving, fmts, opset=opset, source_run=source_run)
+            write_json(tmp / "metadata.json", metadata)
+            copy_runtime(tmp)
+            if source_run and (Path(source_run) / "metrics.json").is_file():   # measured thresholds
+                shutil.copy2(Path(source_run) / "metrics.json", tmp / "metrics.json")
+            t0 = time.perf_counter()
+            begin(f"verifying against Keras on {len(batch)} images")
+            parity = verify(reference, runners, batch, metadata, task, tolerance)
         seconds["verify"] = round(time.perf_counter() - t0, 2)
         parity["inputs"] = inputs
         write_json(tmp / "parity.json", parity)
@@ -175,9 +178,16 @@ def _keras_reference(serving, batch) -> dict:
             for n, v in zip(serving.names, flat)}
 
 
-def _write_formats(serving, folder: Path, fmts: list, opset: int, seconds: dict) -> dict:
+def _step_count(fmts: list) -> int:
+    """The progress steps of an export: each format written (TFLite goes through a SavedModel even
+    when that is not kept), then the verification."""
+    return len(fmts) + ("tflite" in fmts and "saved_model" not in fmts) + 1
+
+
+def _write_formats(serving, folder: Path, fmts: list, opset: int, seconds: dict,
+                   begin: Callable[[str], None] = lambda name: None) -> dict:
     """Write each format into `folder`; returns {format: fn(batch) -> {name: array}} read back from
-    the files just written."""
+    the files just written. `begin(name)` is told each step (progress display)."""
     from visiontk.export.metadata import FILES
     from visiontk.export.onnx import load_onnx, write_onnx
     from visiontk.export.saved_model import load_saved_model, write_saved_model
@@ -187,6 +197,7 @@ def _write_formats(serving, folder: Path, fmts: list, opset: int, seconds: dict)
     sm_dir = folder / FILES["saved_model"]
     if "saved_model" in fmts or "tflite" in fmts:
         t0 = time.perf_counter()
+        begin("writing SavedModel" + ("" if "saved_model" in fmts else " (for TFLite)"))
         if "saved_model" not in fmts:
             sm_dir = folder / "_saved_model_for_tflite"       # removed once converted
         try:
@@ -202,11 +213,13 @@ def _write_formats(serving, folder: Path, fmts: list, opset: int, seconds: dict)
             runners["saved_model"] = load_saved_model(sm_dir)
     if "onnx" in fmts:
         t0 = time.perf_counter()
+        begin(f"writing ONNX (opset {opset})")
         write_onnx(serving, folder / FILES["onnx"], opset)
         seconds["onnx"] = round(time.perf_counter() - t0, 2)
         runners["onnx"] = load_onnx(folder / FILES["onnx"])
     if "tflite" in fmts:
         t0 = time.perf_counter()
+        begin("writing TFLite")
         try:
             write_tflite(sm_dir, folder / FILES["tflite"])
         finally:

@@ -30,6 +30,7 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
+from visiontk.infer.progress import counting
 from visiontk.infer.sources import FrameSource, open_source, quiet_opencv
 from visiontk.runtime.draw import label
 from visiontk.runtime.errors import InputError
@@ -205,6 +206,14 @@ class Writer(threading.Thread):
         self.writer.release()
 
 
+def _total(src: FrameSource, max_frames: int) -> Optional[int]:
+    """Frames the loop will process, when known (a file or folder; not a camera)."""
+    n = src.expected_frames
+    if max_frames:
+        return min(n, max_frames) if n else max_frames
+    return n
+
+
 def draw_readout(frame: np.ndarray, fps: float, model_ms: float, lag_ms: float) -> np.ndarray:
     """'12.3 FPS | model 8.1 ms | lag 20 ms' in the bottom-left corner."""
     text = f"{fps:.1f} FPS | model {model_ms:.1f} ms | lag {lag_ms:.0f} ms"
@@ -253,39 +262,41 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
     t_start = time.perf_counter()
     grabber.start()
     try:
-        while not max_frames or result.frames < max_frames:
-            item = grabber.next()
-            if item is None:
-                break
-            index, t_capture, frame = item
-            pred = predictor.predict([frame])[0]
-            model_times.append(predictor.last_latency)
-            if on_prediction is not None:
-                on_prediction(index, pred)
-            drawn = predictor.draw(frame, pred)
-            now = time.perf_counter()
-            recent.append(now)
-            fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
-            result.lag_ms.append((now - t_capture) * 1e3)
-            if readout:
-                drawn = draw_readout(drawn, fps, predictor.last_latency * 1e3, result.lag_ms[-1])
-            if save and writer is None:
-                size = src.size or (frame.shape[1], frame.shape[0])
-                writer = Writer(Path(save), src.fps, size)
-            if writer is not None:
-                writer.write(drawn)
-            result.frames += 1
-            if show:
-                cv2.imshow(WINDOW, drawn)
-                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                    result.ended = "stopped (q / Esc)"
+        with counting(f"demo {src.name}", _total(src, max_frames)) as shown:
+            while not max_frames or result.frames < max_frames:
+                item = grabber.next()
+                if item is None:
                     break
-            if fps_cap:
-                delay = 1.0 / fps_cap - (time.perf_counter() - now)
-                if delay > 0:
-                    time.sleep(delay)
-        else:
-            result.ended = f"stopped after --max-frames {max_frames}"
+                index, t_capture, frame = item
+                pred = predictor.predict([frame])[0]
+                model_times.append(predictor.last_latency)
+                if on_prediction is not None:
+                    on_prediction(index, pred)
+                drawn = predictor.draw(frame, pred)
+                now = time.perf_counter()
+                recent.append(now)
+                fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
+                result.lag_ms.append((now - t_capture) * 1e3)
+                if readout:
+                    drawn = draw_readout(drawn, fps, predictor.last_latency * 1e3, result.lag_ms[-1])
+                if save and writer is None:
+                    size = src.size or (frame.shape[1], frame.shape[0])
+                    writer = Writer(Path(save), src.fps, size)
+                if writer is not None:
+                    writer.write(drawn)
+                result.frames += 1
+                shown.n += 1                       # the terminal display polls it
+                if show:
+                    cv2.imshow(WINDOW, drawn)
+                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                        result.ended = "stopped (q / Esc)"
+                        break
+                if fps_cap:
+                    delay = 1.0 / fps_cap - (time.perf_counter() - now)
+                    if delay > 0:
+                        time.sleep(delay)
+            else:
+                result.ended = f"stopped after --max-frames {max_frames}"
     finally:
         grabber.stop()
         grabber.join(timeout=2.0)
