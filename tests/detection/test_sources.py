@@ -138,6 +138,8 @@ BAD = {
     "yolo-image": ("yolo", lambda r: (r / "labels" / "train" / "ghost.txt").write_text("0 0.5 0.5 0.1 0.1\n"),
                    ["ghost.txt", "image file not found"]),
     "yolo-line": ("yolo", _yolo_write_line("0 0.5 0.5"), [".txt line 1", "5 fields"]),
+    "yolo-number": ("yolo", _yolo_write_line("0 0.5 abc 0.1 0.2"),
+                    [".txt line 1", "must be numbers", "'0.5 abc 0.1 0.2'"]),
     "voc-outside": ("voc", _voc_sub(r"<xmax>[^<]*</xmax>", "<xmax>80</xmax>"), [".xml object 1", "outside"]),
     "voc-negative": ("voc", _voc_sub(r"<xmax>[^<]*</xmax>", "<xmax>0</xmax>"), [".xml object 1", "negative width"]),
     "voc-class": ("voc", _voc_sub(r"<name>[^<]*</name>", "<name>dragon</name>"),
@@ -163,3 +165,42 @@ def test_bad_annotation_is_named_and_nothing_is_written(datasets, tmp_path, case
         assert word in message, (word, message)
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == [fmt]        # no temporary folder left either
+
+
+def _coco_val_negative(root: Path):
+    path = root / "annotations" / "instances_val.json"
+    data = json.loads(path.read_text())
+    data["annotations"][1]["bbox"] = [10, 10, -5, 10]
+    path.write_text(json.dumps(data))
+
+
+# the same checks through `visiontk train` with the folder as the recipe's data (val split included)
+TRAIN_BAD = {
+    "coco-val-negative": ("coco", _coco_val_negative,
+                          ["instances_val.json", "annotation id 2", "negative width"]),
+    "yolo-number": BAD["yolo-number"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRAIN_BAD))
+def test_bad_annotation_through_visiontk_train_exits_2_and_writes_no_run(datasets, tmp_path, case):
+    import shutil
+
+    import yaml
+
+    from tests.conftest import run_cli
+
+    fmt, corrupt, words = TRAIN_BAD[case]
+    root = tmp_path / fmt
+    shutil.copytree(datasets[0] / fmt, root)
+    corrupt(root)
+    data = {**SCENES, "data": {"source": fmt, "params": {"path": str(root)}},
+            "output": str(tmp_path / "run")}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(data))
+    r = run_cli("train", tmp_path / "recipe.yaml")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert not (tmp_path / "run").exists()
