@@ -185,3 +185,25 @@ def test_bad_data_gives_one_clear_error(tiny_recipe):
         make_task(tiny_recipe_dropout, make_source(tiny_recipe_dropout))
     with pytest.raises(RecipeError, match="model.head.noise"):
         tiny_recipe({"task": "denoising", "model": {"head": {"noise": "speckle"}}})
+
+
+def test_evaluate_cli_writes_the_sample_grid(den_run, tmp_path):
+    """`visiontk evaluate` on a copy of the tiny run: rows of noisy | denoised | clean panels."""
+    import json
+    import shutil
+
+    import cv2
+
+    from tests.conftest import run_cli
+
+    run = tmp_path / "run"
+    shutil.copytree(den_run, run)               # evaluate merges into metrics.json: keep den_run as is
+    (run / "eval_val" / "denoising_samples.png").unlink()
+    r = run_cli("evaluate", run, "model.head.samples=3")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    grid = cv2.imread(str(run / "eval_val" / "denoising_samples.png"))
+    # 32 x 32 inputs are upscaled x5 (160 // 32) and padded by 1 pixel on each side
+    assert grid.shape == (3 * 162, 3 * 162, 3)
+    assert result["samples"] == 32 and result["psnr_gain_db"] == pytest.approx(
+        result["psnr"] - result["psnr_noisy"])
