@@ -107,3 +107,21 @@ def test_image_folder_split_and_errors(tmp_path):
         ImageFolder(FolderConfig(path=str(root)), input_shape=(16, 16, 3)).load("train")
     with pytest.raises(SourceError, match="folder not found"):
         ImageFolder(FolderConfig(path=str(tmp_path / "missing"))).load("train")
+
+
+def test_image_folder_with_train_val_test_subfolders(tmp_path):
+    root = tmp_path / "imgs"
+    make_folder(root / "train", n=4)
+    make_folder(root / "val", n=2)
+    make_folder(root / "test", n=1)
+    src = ImageFolder(FolderConfig(path=str(root), val_fraction=0.5), input_shape=(16, 16, 3))
+    assert src.class_names() == ["cat", "dog"]          # the classes, not the split folders
+    assert src.splits() == ("train", "val", "test")
+    for split, n in (("train", 4), ("val", 2), ("test", 1)):
+        d = src.load(split)
+        assert len(d) == 2 * n, split                    # the folders decide, not val_fraction
+        assert all(f"/{split}/" in p for p in d.images)
+        np.testing.assert_array_equal(d.annotations["label"], [0] * n + [1] * n)
+    make_folder(root / "val", classes=("bird",), n=1)
+    with pytest.raises(DataError, match=r"class folder\(s\) bird are not in"):
+        ImageFolder(FolderConfig(path=str(root)), input_shape=(16, 16, 3)).load("val")

@@ -56,7 +56,9 @@ def test_dry_run_prints_and_writes_nothing(tmp_path):
 
 def test_schedules_follow_their_formulas():
     from visiontk.recipe.schema import ScheduleCfg
-    from visiontk.registries import SCHEDULES
+    from visiontk.registries import SCHEDULES, populate
+
+    populate()                        # registered on import of visiontk.train.optim
 
     def lr_at(schedule, step):
         cfg = ScheduleCfg(**schedule)
@@ -85,17 +87,68 @@ def test_every_optimizer_builds_with_weight_decay(name, extra):
     opt = build_optimizer(cfg, 10, 1)
     assert opt.weight_decay == pytest.approx(1e-4)
     assert type(opt).__name__.lower() == name
+    for key, value in extra.items():                  # sgd momentum / nesterov, rmsprop rho
+        assert getattr(opt, key) == pytest.approx(value), key
 
 
-def test_label_smoothing_dropout_plateau_and_early_stopping_run(tiny_recipe):
+def test_compile_gets_label_smoothing_jit_and_the_optimizer(tiny_recipe):
+    """What the recipe asks for reaches model.compile (no training: build and compile only)."""
+    import keras
+
+    from visiontk.train.loop import compile_model, prepare
+
+    r = tiny_recipe({"train": {"jit_compile": True, "regularization": {"label_smoothing": 0.1},
+                               "optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9,
+                                             "nesterov": True}}})
+    p = prepare(r)
+    compile_model(p, steps_per_epoch=4)
+    model = p.model
+    assert model.jit_compile is True
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert model.optimizer.momentum == pytest.approx(0.9) and model.optimizer.nesterov is True
+    y_true = np.eye(3, dtype="float32")[[0, 2, 1, 0]]
+    y_pred = np.array([[.7, .2, .1], [.1, .1, .8], [.3, .4, .3], [.05, .05, .9]], "float32")
+    smoothed = float(keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(y_true, y_pred))
+    plain = float(keras.losses.CategoricalCrossentropy()(y_true, y_pred))
+    assert abs(smoothed - plain) > 0.01                  # the inputs tell the two apart
+    assert float(model.loss(y_true, y_pred)) == pytest.approx(smoothed, rel=1e-6)
+
+
+def test_top5_accuracy_is_reported_above_five_classes():
+    from visiontk.tasks.classification_eval import classification_report
+
+    names = [f"c{i}" for i in range(7)]
+    probs = np.tile(np.arange(7, 0, -1, dtype="float32") / 28, (4, 1))   # ranking c0 > c1 > ... > c6
+    labels = np.array([0, 3, 5, 6])                     # top-1: c0 only; top-5: c0..c4
+    batches = [(np.zeros((4, 8, 8, 3), "float32"), {"label": labels})]
+    report = classification_report(lambda images: probs, batches, names)
+    assert report["accuracy"] == pytest.approx(0.25)
+    assert report["top5_accuracy"] == pytest.approx(0.5)
+    few = classification_report(lambda images: probs[:, :3] / probs[:, :3].sum(1, keepdims=True),
+                                [(np.zeros((4, 8, 8, 3)), {"label": np.array([0, 1, 2, 0])})],
+                                names[:3])
+    assert "top5_accuracy" not in few                   # meaningless with 5 classes or fewer
+
+
+def test_plateau_early_stopping_dropout_and_tensorboard(tiny_recipe):
+    """A learning rate so small that val_loss cannot improve by min_delta: the plateau halves the rate
+    after one flat epoch and early stopping ends a 6-epoch run after the second."""
     from visiontk import train
-
-    r = tiny_recipe({"train": {"epochs": 3, "schedule": {"name": "plateau", "patience": 1, "factor": 0.5},
-                               "regularization": {"dropout": 0.2, "label_smoothing": 0.1},
-                               "early_stopping": {"monitor": "val_loss", "patience": 1}}})
-    result = train(r, echo=lambda s: None)
     from visiontk.train.model import load_keras_model
 
-    model_layers = [layer.name for layer in load_keras_model(result.run_dir / "model.keras").layers]
-    assert "head_dropout" in model_layers
-    assert 1 <= result.metrics["train"]["epochs_run"] <= 3
+    r = tiny_recipe({"train": {"epochs": 6, "tensorboard": True,
+                               "optimizer": {"name": "adam", "learning_rate": 1e-7},
+                               "schedule": {"name": "plateau", "patience": 1, "factor": 0.5},
+                               "regularization": {"dropout": 0.2},
+                               "early_stopping": {"monitor": "val_loss", "patience": 1,
+                                                  "min_delta": 0.01}}})
+    result = train(r, echo=lambda s: None)
+    run = result.run_dir
+    assert result.metrics["train"]["epochs_run"] == 2              # stopped, not 6
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    lrs = [float(row["learning_rate"]) for row in rows]
+    assert lrs == pytest.approx([1e-7, 5e-8], rel=1e-4)             # dropped by the plateau
+    layers = [layer.name for layer in load_keras_model(run / "model.keras").layers]
+    assert "head_dropout" in layers
+    events = list((run / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events and all(e.stat().st_size > 0 for e in events), "TensorBoard wrote no event file"
