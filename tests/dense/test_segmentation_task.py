@@ -91,3 +91,31 @@ def test_sigmoid_needs_one_class_and_binary_encode(tiny_recipe):
     mask = np.array([[0, 1], [2, 0]], np.uint8)
     _, y = task.encode(np.zeros((2, 2, 3), np.float32), {"mask": mask})
     assert y.shape == (2, 2, 1) and np.array_equal(np.asarray(y)[..., 0], [[0, 1], [1, 0]])
+
+
+@pytest.mark.parametrize("backbone, params, ups", [
+    ("lenet5", {}, 2),                                 # valid convs: 5 -> 10 -> 20, then a resize to 32
+    ("resnet18", {"widths": [4, 8, 8, 16]}, 5),        # stride 32: 1 -> 2 -> ... -> 32
+])
+def test_non_unet_backbone_gets_the_generic_decoder_and_trains(tiny_recipe, backbone, params, ups):
+    from visiontk.train.loop import prepare
+
+    recipe = tiny_recipe({**all_recipes()["segmentation"],
+                          "model": {"backbone": {"name": backbone, "params": params},
+                                    "head": {"decoder_width": 8}},
+                          "data": {"params": {"train_size": 8, "val_size": 4, "max_objects": 2}},
+                          "train": {"batch_size": 4}})
+    p = prepare(recipe)
+    k = len(p.source.class_names())
+    assert p.model.output_shape == (None, 32, 32, k + 1)             # background + K classes
+    names = [layer.name for layer in p.model.layers]              # the generic decoder was built
+    assert [n for n in names if n.startswith("seg_up")] == [f"seg_up{i + 1}" for i in range(ups)]
+    assert ("seg_resize" in names) is (backbone == "lenet5")
+    x, y = next(iter(p.task.training_dataset(p.source.load("train"), recipe)[0]))
+    # eager: one step of a deep net is faster than tracing it
+    p.model.compile(optimizer="adam", loss=p.task.loss(), metrics=p.task.metrics(), run_eagerly=True)
+    logs = p.model.train_on_batch(x, y, return_dict=True)
+    assert np.isfinite(logs["loss"]) and 0 <= logs["mean_iou"] <= 1
+    out = np.asarray(p.model(x, training=False))
+    assert out.shape == (len(x), 32, 32, k + 1)
+    np.testing.assert_allclose(out.sum(-1), 1.0, atol=1e-4)          # softmax over the classes
