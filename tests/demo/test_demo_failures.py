@@ -57,3 +57,28 @@ def test_writer_that_cannot_open(export_dir, tmp_path, save, needle):
 def test_missing_source_file(export_dir, tmp_path):
     line = _error_line(run_cli("demo", export_dir, "--source", tmp_path / "nope.mp4", env=HEADLESS))
     assert "no such file" in line
+
+
+def test_folder_with_an_unreadable_image(export_dir, tmp_path, capfd):
+    """A folder source whose third image (in name order) is not an image: the two good frames are
+    processed and saved, then one error line naming the file and exit code 2 (in-process CLI; capfd
+    also catches OpenCV's own stderr)."""
+    import cv2
+
+    from tests.demo.videos import scene_frames
+    from visiontk.cli import main
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for name, frame in zip(("a.png", "b.png"), scene_frames(2)):
+        cv2.imwrite(str(folder / name), frame)
+    (folder / "c.png").write_bytes(b"\x89PNG not really a picture")
+    out = tmp_path / "out.avi"
+    with pytest.raises(SystemExit) as stop:
+        main(["demo", str(export_dir), "--source", str(folder), "--no-show", "--save", str(out)])
+    err = capfd.readouterr().err
+    errors = [line for line in err.splitlines() if line.strip()]
+    assert stop.value.code == 2 and len(errors) == 1, err
+    assert errors[0].startswith("error: ") and str(folder / "c.png") in errors[0], errors[0]
+    frames, _ = read_video(out)
+    assert len(frames) == 2 and frames[0].shape == scene_frames(1)[0].shape

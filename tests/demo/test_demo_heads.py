@@ -18,12 +18,13 @@ HEADLESS = {"DISPLAY": "", "WAYLAND_DISPLAY": ""}
 READOUT_ROWS = 16           # the FPS / latency readout sits in the bottom rows
 
 
-def _overlay_found(export_dir, frames_in, frames_out, head) -> int:
-    """Pixels where the task's overlay (drawn here independently) differs from the input; asserts the
-    video holds that overlay there and the untouched input elsewhere. Returns the pixel count."""
+def _overlay_found(export_dir, frames_in, frames_out, head, predictor=None) -> int:
+    """Pixels where the task's overlay (drawn here independently, by `predictor` or the export's
+    ONNX one) differs from the input; asserts the video holds that overlay there and the untouched
+    input elsewhere. Returns the pixel count."""
     from visiontk.infer.predictor import Predictor
 
-    predictor = loosen(Predictor(export_dir, "onnx"), head)
+    predictor = predictor or loosen(Predictor(export_dir, "onnx"), head)
     total = 0
     for src, out in zip(frames_in, frames_out):
         expected = predictor.draw(src, predictor.predict([src])[0]).astype(np.int16)
@@ -106,7 +107,31 @@ def test_metric_demo_names_the_nearest_gallery_identity(tmp_path_factory, tmp_pa
     assert pred.identity == "ann" and pred.distance < 1e-3       # the enrolled frame itself
     res = run_cli("demo", export_dir, "--source", src, "--no-show", "--save", out, "--gallery", gallery)
     assert res.returncode == 0, res.stderr
-    assert len(read_video(out)[0]) == 6
+    frames_out, _ = read_video(out)
+    assert len(frames_out) == 6
+    assert _identity_label_found(export_dir, gallery, frames, frames_out) > 0
+
+
+def _identity_label_found(export_dir, gallery, frames_in, frames_out) -> int:
+    """Asserts every saved frame carries the gallery identity's label (name and distance) where the
+    predictor draws it, not the plain embedding label drawn without a gallery; returns its pixels."""
+    from visiontk.cli.demo import with_gallery
+    from visiontk.infer.predictor import Predictor
+
+    named, plain = with_gallery(export_dir, "onnx", gallery), Predictor(export_dir, "onnx")
+    total = 0
+    for src, out in zip(frames_in, frames_out):
+        pred = named.predict([src])[0]
+        assert pred.identity in ("ann", "unknown")
+        expected = named.draw(src, pred).astype(np.int16)
+        without = plain.draw(src, plain.predict([src])[0]).astype(np.int16)
+        box = np.abs(expected - without).max(-1) > 40     # the label box: same embedding bars in both
+        out16 = out.astype(np.int16)
+        assert box.sum() > 50
+        assert np.abs(out16 - expected)[box].mean() < 0.5 * np.abs(out16 - without)[box].mean()
+        total += int(box.sum())
+    assert _overlay_found(export_dir, frames_in, frames_out, "metric", predictor=named) > 0
+    return total
 
 
 def test_gallery_needs_a_metric_model(tmp_path_factory, tmp_path):

@@ -99,3 +99,23 @@ def test_headless_auto_falls_back_to_saving(monkeypatch, tmp_path):
                    echo=messages.append)
     assert res.exit_code == 0 and res.saved == "clip_demo.mp4"
     assert "no GUI" in messages[0] and len(read_video(tmp_path / "clip_demo.mp4")[0]) == 4
+
+
+@pytest.mark.parametrize("key, quits", [(27, True), (ord("q"), True), (0x100000 | 27, True),
+                                        (ord("a"), False), (-1, False)])
+def test_q_or_esc_in_the_window_ends_the_loop_normally(monkeypatch, key, quits):
+    """With a window, Esc or q (modifier bits ignored) stops after the frame shown, exit code 0;
+    other keys (and none: -1) do not."""
+    from visiontk.infer import video
+
+    shown = []
+    monkeypatch.setattr(video, "gui_available", lambda: True)
+    monkeypatch.setattr(video.cv2, "imshow", lambda name, frame: shown.append(frame.shape))
+    monkeypatch.setattr(video.cv2, "waitKey", lambda delay: key)
+    monkeypatch.setattr(video.cv2, "destroyAllWindows", lambda: None)
+    res = run_demo(SlowModel(0.0), ArraySource(scene_frames(3)), show=None, echo=lambda *_: None)
+    assert res.exit_code == 0 and res.error is None and res.saved is None
+    if quits:
+        assert res.frames == len(shown) == 1 and res.ended == "stopped (q / Esc)"
+    else:
+        assert res.frames == len(shown) == 3 and res.ended == "end of stream"
