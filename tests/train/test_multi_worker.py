@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,18 +25,42 @@ def losses(run_dir):
     return [float(r["loss"]) for r in csv.DictReader(open(run_dir / "history.csv"))]
 
 
+def listing(folder: Path) -> list[str]:
+    return sorted(str(f.relative_to(folder)) for f in folder.rglob("*"))
+
+
+def visiontk_temp(tmpdir: Path) -> list[str]:
+    """What visiontk left in TMPDIR: the launcher's and the workers' folders."""
+    return [f.name for f in tmpdir.rglob("visiontk-*")]
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 @pytest.mark.slow
 def test_two_workers_all_reduce_and_match_single_device(tmp_path):
     recipe = write_recipe(tmp_path / "mw.yaml", BASE, output=tmp_path / "mw")
-    out = run_cli("launch", "--workers", "2", "--timeout", "170", recipe, timeout=180)
+    (tmp_path / "tmp").mkdir()
+    # 3 steps per call: 8 steps an epoch run as 3 + 3 + 2 (the losses below catch a skipped step)
+    out = run_cli("launch", "--workers", "2", "--timeout", "170", recipe, "train.steps_per_execution=3",
+                  timeout=180, env={"TMPDIR": str(tmp_path / "tmp")})
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     prints = dict(re.findall(r"\[worker (\d)\] .*weights fingerprint (\w+)", out.stdout))
     assert set(prints) == {"0", "1"} and prints["0"] == prints["1"], out.stdout[-2000:]
     assert (tmp_path / "mw" / "model.keras").is_file() and (tmp_path / "mw" / "metrics.json").is_file()
     assert "MultiWorkerMirroredStrategy (worker 1 of 2 workers)" in out.stdout
+    assert "[worker 0] 8/8 " in out.stdout
+    assert visiontk_temp(tmp_path / "tmp") == []
 
     single = write_recipe(tmp_path / "single.yaml", BASE, output=tmp_path / "single")
     assert run_cli("train", single).returncode == 0
+    # worker 1 wrote nothing into the run: the same files as a single-device run, no stray temporaries
+    assert listing(tmp_path / "mw") == listing(tmp_path / "single")
     # Same global batches in the same order (seeded shuffle, then a shard per worker); the gradient
     # is averaged by an all-reduce instead of on one device: float32 summation order only. 1e-4
     # relative on the epoch mean loss catches a wrong split or scaling (a factor of 2, or ~1e-2
@@ -48,7 +73,9 @@ def test_kill_a_worker_then_relaunch_resumes(tmp_path):
     recipe = write_recipe(tmp_path / "mw.yaml", {
         "data": {"params": {"train_size": 1536, "val_size": 64}},
         "train": {"epochs": 4, "batch_size": 32}}, output=tmp_path / "mw")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true"}
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true", "TMPDIR": str(tmpdir)}
     launcher = subprocess.Popen([sys.executable, "-m", "visiontk", "launch", "--workers", "2", str(recipe)],
                                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
@@ -61,6 +88,7 @@ def test_kill_a_worker_then_relaunch_resumes(tmp_path):
         time.sleep(0.05)
     pids = {int(i): int(p) for i, p in re.findall(r"\[launch\] worker (\d) pid (\d+)", "".join(lines))}
     assert pointer.exists(), "\n".join(lines[-20:])
+    assert any(n.startswith("visiontk-worker1-") for n in visiontk_temp(tmpdir))
     time.sleep(0.3)                                   # into the next epoch
     os.kill(pids[1], signal.SIGKILL)
     err = launcher.stderr.read()
@@ -68,9 +96,14 @@ def test_kill_a_worker_then_relaunch_resumes(tmp_path):
     assert launcher.returncode == 2
     assert "worker 1 failed (killed by signal SIGKILL)" in err and "stopped the other workers" in err
     assert not (tmp_path / "mw" / "metrics.json").exists()
+    assert gone(pids[0]) and gone(pids[1])
+    # kill -9 leaves worker 1 no chance to clean up: the launcher removes its TMPDIR
+    assert visiontk_temp(tmpdir) == []
 
-    out = run_cli("launch", "--workers", "2", "--timeout", "170", recipe, timeout=180)
+    out = run_cli("launch", "--workers", "2", "--timeout", "170", recipe, timeout=180,
+                  env={"TMPDIR": str(tmpdir)})
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert visiontk_temp(tmpdir) == []
     assert re.search(r"\[worker 0\] visiontk: resuming .* from epoch [123]", out.stdout)
     assert re.search(r"\[worker 1\] visiontk: resuming .* from epoch [123]", out.stdout)
     rows = list(csv.DictReader(open(tmp_path / "mw" / "history.csv")))
@@ -78,3 +111,60 @@ def test_kill_a_worker_then_relaunch_resumes(tmp_path):
     from visiontk.train.model import load_keras_model
 
     assert load_keras_model(tmp_path / "mw" / "model.keras").count_params() > 0
+
+
+def test_sigterm_to_the_launcher_stops_the_workers(tmp_path):
+    """SIGTERM (a scheduler, `kill`) to the launcher stops its workers (they run in their own
+    sessions, so nothing else would) and removes their temporary folders."""
+    recipe = write_recipe(tmp_path / "mw.yaml", BASE, output=tmp_path / "mw")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true", "TMPDIR": str(tmpdir)}
+    launcher = subprocess.Popen([sys.executable, "-m", "visiontk", "launch", "--workers", "2", str(recipe)],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    lines = []
+    while len(lines) < 3:                             # the ports line, then one line per worker
+        lines.append(launcher.stdout.readline())
+    pids = [int(p) for p in re.findall(r"\[launch\] worker \d pid (\d+)", "".join(lines))]
+    assert len(pids) == 2, lines
+    launcher.send_signal(signal.SIGTERM)
+    out, err = launcher.communicate(timeout=30)
+    assert launcher.returncode == 2, err
+    assert "error: launch: stopped by SIGTERM; stopped all workers" in err
+    assert all(gone(pid) for pid in pids)
+    assert visiontk_temp(tmpdir) == []
+
+
+def test_sigterm_unwinds_a_worker_and_removes_its_folder(tiny_recipe, monkeypatch, tmp_path, capsys):
+    """A non-chief worker stopped with SIGTERM runs its `finally`: its temporary folder goes, it exits
+    143 with one line saying why (without the handler Python dies at once and the folder stays)."""
+    import tempfile
+
+    from visiontk.train import cluster, fit, loop, strategy
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(strategy, "is_multi_worker", lambda s: True)
+    monkeypatch.setattr(cluster, "cluster_from_env", lambda: cluster.Cluster(workers=2, index=1))
+    seen = {}
+
+    def fit_until_terminated(p, run, **_):
+        seen["dir"] = p.extra["worker_dir"].path
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)
+        pytest.fail("SIGTERM did not interrupt training")
+
+    def unhandled(signum, frame):                     # instead of killing pytest when visiontk does not
+        raise AssertionError("visiontk did not handle SIGTERM")
+
+    monkeypatch.setattr(fit, "fit_and_finish", fit_until_terminated)
+    before = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        with pytest.raises(SystemExit) as exc:
+            loop.train(tiny_recipe({"output": str(tmp_path / "run")}), echo=lambda s: None)
+        assert signal.getsignal(signal.SIGTERM) is unhandled      # restored after training
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert exc.value.code == 143
+    assert seen["dir"].name.startswith("visiontk-worker1-") and not seen["dir"].exists()
+    assert "error: train: stopped by SIGTERM" in capsys.readouterr().err

@@ -50,3 +50,19 @@ def test_one_device_with_a_named_device_trains(tiny_recipe):
     result = train(r, echo=lambda s: None)
     assert result.metrics["train"]["strategy"].startswith("OneDeviceStrategy")
     assert result.metrics["train"]["epochs_run"] == 1
+
+
+def test_auto_with_tf_config_is_multi_worker_and_refuses_xla_on_cpu(tmp_path):
+    """`strategy: auto` + TF_CONFIG (a one-worker cluster on 127.0.0.1) is MultiWorkerMirroredStrategy;
+    `train.jit_compile` is refused there on CPU workers (XLA cannot compile the cross-worker
+    all-reduce on CPU: TensorFlow aborts the process mid-epoch), already at --dry-run."""
+    from visiontk.train.launch import free_ports, tf_config
+
+    recipe = write_recipe(tmp_path / "r.yaml", output=tmp_path / "run")
+    out = run_cli("train", recipe, "--dry-run", "train.jit_compile=true",
+                  env={"TF_CONFIG": tf_config(free_ports(1), 0)})
+    assert "# strategy: MultiWorkerMirroredStrategy (worker 0 of 1 workers)" in out.stdout, out.stderr
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: train.jit_compile: true needs GPU workers under "
+                                 "MultiWorkerMirroredStrategy"), out.stderr
+    assert "CPU:0" in out.stderr and not (tmp_path / "run").exists()

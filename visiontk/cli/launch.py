@@ -19,8 +19,8 @@ from visiontk.cli.app import cli
 def launch_cmd(recipe, overrides, workers, force, timeout):
     """Train RECIPE with N local workers (MultiWorkerMirroredStrategy on 127.0.0.1).
 
-    Logs are prefixed with the worker; if one worker dies the others are stopped; rerunning the same
-    command resumes from the last saved epoch. On a real cluster, set TF_CONFIG on each machine and
+    Logs are prefixed with the worker; if one worker dies (or the launcher gets Ctrl-C or SIGTERM) the
+    others are stopped; rerunning the same command resumes from the last saved epoch. On a real cluster, set TF_CONFIG on each machine and
     run `visiontk train RECIPE` there (see README).
 
     \b

@@ -2,17 +2,22 @@
 
 Logs are streamed with a `[worker i]` prefix; when one worker fails (or is killed) the others are
 stopped and the launcher exits 2 naming it; otherwise it returns the chief's exit code. Rerunning the
-same launch resumes from the chief's last backup.
+same launch resumes from the chief's last backup. Workers are stopped with SIGTERM (they unwind and
+remove their temporary folders, visiontk.train.loop.sigterm_unwinds), then SIGKILL after 10 s; each
+worker's TMPDIR is a folder of the launcher's, removed at the end even after a `kill -9`. SIGTERM to
+the launcher stops the workers as Ctrl-C does.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Callable, Sequence
@@ -54,7 +59,20 @@ def _stream(proc, prefix: str, echo: Callable[[str], None], lock: threading.Lock
 def launch(recipe: str, overrides: Sequence[str], workers: int, *, force: bool = False,
            echo: Callable[[str], None] = print, timeout: float | None = None) -> int:
     """Run `visiontk train RECIPE OVERRIDES` as `workers` processes of one multi-worker job."""
+    from visiontk.train.loop import sigterm_unwinds
+
+    scratch = tempfile.mkdtemp(prefix="visiontk-launch-")
+    try:
+        with sigterm_unwinds(stopping="launch"):
+            return _run(recipe, overrides, workers, force=force, echo=echo, timeout=timeout,
+                        scratch=scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(recipe, overrides, workers, *, force, echo, timeout, scratch) -> int:
     from visiontk.errors import RunError
+    from visiontk.train.loop import Terminated
 
     ports = free_ports(workers)
     lock = threading.Lock()
@@ -63,47 +81,58 @@ def launch(recipe: str, overrides: Sequence[str], workers: int, *, force: bool =
     if force:
         args.append("--force")
     echo(f"[launch] {workers} workers on 127.0.0.1 ports {', '.join(map(str, ports))}")
-    for i in range(workers):
-        env = {**os.environ, "TF_CONFIG": tf_config(ports, i), "PYTHONUNBUFFERED": "1",
-               "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
-        proc = subprocess.Popen([sys.executable, "-m", "visiontk", *args], env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                bufsize=1, start_new_session=True)
-        echo(f"[launch] worker {i} pid {proc.pid}")
-        t = threading.Thread(target=_stream, args=(proc, f"[worker {i}]", echo, lock), daemon=True)
-        t.start()
-        procs.append(proc)
-        threads.append(t)
-    start = time.monotonic()
-    failed = None
+    failed = (-2, "interrupted")              # stop whatever started if anything else escapes
     try:
-        while True:
-            codes = [p.poll() for p in procs]
-            bad = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]
-            if bad:
-                failed = bad[0]
-                break
-            if all(c == 0 for c in codes):
-                break
-            if timeout is not None and time.monotonic() - start > timeout:
-                failed = (-1, None)
-                break
-            time.sleep(0.2)
+        for i in range(workers):
+            procs.append(_start_worker(args, tf_config(ports, i), os.path.join(scratch, f"worker{i}")))
+            echo(f"[launch] worker {i} pid {procs[-1].pid}")
+            threads.append(threading.Thread(target=_stream, args=(procs[-1], f"[worker {i}]", echo, lock),
+                                            daemon=True))
+            threads[-1].start()
+        failed = _wait(procs, timeout)
     except KeyboardInterrupt:
-        failed = (-2, None)
-    if failed is not None:
-        _stop(procs)
-    for t in threads:
-        t.join(timeout=5)
+        failed = (-2, "interrupted")
+    except Terminated:
+        failed = (-2, "stopped by SIGTERM")
+    finally:
+        if failed is not None:
+            _stop(procs)
+        for t in threads:
+            t.join(timeout=5)
     if failed is None:
         return procs[0].returncode
     index, code = failed
     if index == -1:
         raise RunError(f"launch: workers did not finish within {timeout:.0f} s; stopped all of them")
     if index == -2:
-        raise RunError("launch: interrupted; stopped all workers (rerun the same command to resume)")
+        raise RunError(f"launch: {code}; stopped all workers (rerun the same command to resume)")
     raise RunError(f"launch: worker {index} failed ({_describe(code)}); stopped the other workers. "
                    f"Rerun the same command to resume from the last saved epoch")
+
+
+def _start_worker(args, config: str, tmp: str):
+    os.mkdir(tmp)                             # the worker's TMPDIR, removed by `launch` in any case
+    env = {**os.environ, "TF_CONFIG": config, "PYTHONUNBUFFERED": "1", "TMPDIR": tmp,
+           "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+    return subprocess.Popen([sys.executable, "-m", "visiontk", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            bufsize=1, start_new_session=True)
+
+
+def _wait(procs, timeout):
+    """None when every worker exited 0, else (index, code) of the first failure; (-1, None) on
+    timeout."""
+    start = time.monotonic()
+    while True:
+        codes = [p.poll() for p in procs]
+        bad = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]
+        if bad:
+            return bad[0]
+        if all(c == 0 for c in codes):
+            return None
+        if timeout is not None and time.monotonic() - start > timeout:
+            return (-1, None)
+        time.sleep(0.2)
 
 
 def _stop(procs) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -97,6 +101,12 @@ def dry_run(recipe, echo: Callable[[str], None] = print) -> Prepared:
     echo(recipe.to_yaml().rstrip())
     echo(f"# strategy: {p.strategy_name} ({p.strategy.num_replicas_in_sync} replica(s); global batch "
          f"{recipe.train.batch_size})")
+    from visiontk.train.strategy import is_multi_worker
+
+    if is_multi_worker(p.strategy):
+        from visiontk.train.distributed import check_jit_compile
+
+        check_jit_compile(p)                   # what training would refuse, refused here too
     lines: list[str] = []
     p.model.summary(print_fn=lambda s, **_: lines.append(s), expand_nested=False)
     echo("\n".join(lines))
@@ -110,14 +120,51 @@ class TrainResult:
     resumed_from_epoch: int = 0
 
 
+class Terminated(SystemExit):
+    """SIGTERM while training (the launcher stopping a job, a cluster scheduler): unwinds the stack
+    like Ctrl-C so `finally` blocks run (a worker's temporary folder is removed), then exits 143
+    (128 + SIGTERM) as an unhandled SIGTERM would."""
+
+
+@contextmanager
+def sigterm_unwinds(stopping: str = "train"):
+    """Turn SIGTERM into `Terminated` in the main thread for the duration of the block; `stopping`
+    names what stopped in the error line printed when it escapes the block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield                                  # signal handlers can only be set from the main thread
+        return
+    raised = []
+
+    def on_term(signum, frame):
+        if not raised:                         # a second SIGTERM must not interrupt the cleanup
+            raised.append(signum)
+            raise Terminated(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except Terminated:
+        print(f"error: {stopping}: stopped by SIGTERM; rerun the same command to resume from the last "
+              "saved epoch", file=sys.stderr, flush=True)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def train(recipe, *, force: bool = False, echo: Callable[[str], None] = print) -> TrainResult:
-    """Train a validated recipe into its run directory (resuming an interrupted run).
+    """Train a validated recipe into its run directory (resuming an interrupted run). SIGTERM stops
+    it like Ctrl-C (cleanup runs) with `Terminated`, a SystemExit of code 143.
 
     Example:
         >>> from visiontk import load_recipe, train
         >>> result = train(load_recipe("recipes/classify.yaml", ["train.epochs=1"]))  # doctest: +SKIP
         >>> result.metrics["val"]["accuracy"]  # doctest: +SKIP
     """
+    with sigterm_unwinds():
+        return _train(recipe, force=force, echo=echo)
+
+
+def _train(recipe, *, force: bool, echo: Callable[[str], None]) -> TrainResult:
     from visiontk.infer.progress import interactive
     from visiontk.train.cluster import cluster_from_env
     from visiontk.train.fit import fit_and_finish
