@@ -4,6 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 TF      ?= cpu
 RECIPE  ?= recipes/detect.yaml
+JOBS    ?= 2
 STAMP   := $(VENV)/.installed-$(TF)
 
 .PHONY: setup train test bench clean
@@ -25,7 +26,7 @@ train: setup
 	$(BIN)/visiontk train $(RECIPE) $(ARGS)
 
 test: setup
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/quick.py

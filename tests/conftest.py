@@ -13,6 +13,12 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest workers on the cores: one op thread each instead of two
+    # competing pools (also inherited by the CLI subprocesses the tests start)
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,3 +86,17 @@ def _reset_keras_state():
 
         keras.mixed_precision.set_global_policy("float32")
         keras.backend.clear_session()
+
+
+# Modules that share the session's trained-and-exported tiny heads (tests/export/heads.py): one
+# pytest-xdist group, so each head is trained once. Every other module is a group of its own, so
+# module-scoped fixtures (tiny runs) are built once too (`make test` runs `--dist loadgroup`).
+SHARED_HEADS = ("tests/export/", "tests/demo/", "tests/dense/test_denoising.py",
+                "tests/dense/test_denoising_export.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath)).relative_to(ROOT).as_posix()
+        group = "heads" if path.startswith(SHARED_HEADS) else path
+        item.add_marker(pytest.mark.xdist_group(group))
