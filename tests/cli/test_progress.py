@@ -43,6 +43,7 @@ def exercise_everything(folder) -> int:
 def terminal_capable(monkeypatch):
     """rich would draw (as with FORCE_COLOR / TTY_COMPATIBLE in some CI); only our gate decides."""
     monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("COLUMNS", "240")               # long tmp paths must not crowd out the count
     monkeypatch.delenv("CI", raising=False)
 
 

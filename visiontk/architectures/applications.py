@@ -81,7 +81,7 @@ def _convnext(prefix, blocks):
 
 # CI tiers (tests/architectures/test_every_architecture.py): `full` = every check of the zoo,
 # `build` = build + pinned count + feature strides, `sibling` = a larger member of a family whose
-# smallest member is built (built only with VISIONTK_TEST_ALL_APPLICATIONS=1: ~45 s CPU more).
+# smallest member is built (the same cheaper test: ~45 s CPU for all of them).
 _SIBLING = dict(ci="sibling")
 
 # name: (keras.applications class, preprocess_input module, mode, features, first conv (caffe),
