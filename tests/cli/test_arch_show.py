@@ -79,10 +79,43 @@ def test_compare_without_paper_and_unknown_name_fail_in_one_line():
 
 
 def test_arch_list_names_googlenet_with_alias():
-    out = run_cli("arch", "list", "--json")
+    out = run_cli("arch", "list", "--no-params", "--json")
     assert out.returncode == 0, out.stderr
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert rows["googlenet"]["aliases"] == ["inception_v1"] and rows["googlenet"]["family"] == "googlenet"
+    assert "params" not in rows["googlenet"]
+
+
+def test_param_counts_are_built_once_then_cached(tmp_path):
+    from visiontk.architectures.summary import _builder_key, cached_param_counts
+
+    cache, built = tmp_path / "counts.json", []
+    first = cached_param_counts(["lenet5", "mlp"], cache, on_build=built.append)
+    assert first == {"lenet5": 61_706, "mlp": 535_818} and built == ["lenet5", "mlp"]
+    assert cached_param_counts(["lenet5", "mlp"], cache, on_build=built.append) == first
+    assert built == ["lenet5", "mlp"]                      # nothing built the second time
+    stale = json.loads(cache.read_text())
+    stale[_builder_key("lenet5").replace("|", "|0", 1)] = 1  # an older lenet5 builder: not used
+    del stale[_builder_key("lenet5")]
+    cache.write_text(json.dumps(stale))
+    assert cached_param_counts(["lenet5"], cache, on_build=built.append) == {"lenet5": 61_706}
+    assert built[-1] == "lenet5"
+
+
+def test_arch_list_prints_the_cached_counts(tmp_path):
+    from visiontk.architectures.summary import _builder_key
+    from visiontk.registries import ARCHITECTURES, populate
+
+    populate()
+    cache = tmp_path / "visiontk" / "param_counts.json"
+    cache.parent.mkdir()
+    cache.write_text(json.dumps({_builder_key(n): 1000 + i for i, n in enumerate(ARCHITECTURES.names())}))
+    out = run_cli("arch", "list", env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == len(ARCHITECTURES.names())
+    i = ARCHITECTURES.names().index("googlenet")
+    assert lines[i].split()[:2] == ["googlenet", f"{1000 + i:,}"]
 
 
 def test_total_only_paper_with_rounding():

@@ -33,6 +33,57 @@ def default_param_count(name: str) -> int:
     return count
 
 
+def _builder_key(name: str) -> str:
+    """What a cached count depends on: the builder module's source and the Keras version (Keras
+    builds the keras.applications networks). An edited builder gets a new key, so no stale count."""
+    import hashlib
+    import importlib.metadata
+    import inspect
+    import sys
+
+    from visiontk.registries import ARCHITECTURES
+
+    module = sys.modules[ARCHITECTURES.get(name).__module__]
+    digest = hashlib.sha1(inspect.getsource(module).encode()).hexdigest()[:12]
+    return f"{name}|{digest}|keras {importlib.metadata.version('keras')}"
+
+
+def cached_param_counts(names, cache_file=None, on_build=None) -> dict:
+    """{name: default_param_count(name)}, from a JSON cache where the builder has not changed (the
+    first listing builds ~45 networks, about 1.5 min on 2 CPU cores; later ones are instant).
+    The cache lives in $XDG_CACHE_HOME/visiontk (else ~/.cache/visiontk); `on_build(name)` is called
+    before each network that has to be built."""
+    import json
+    import os
+    from pathlib import Path
+
+    from visiontk.io import write_text
+
+    if cache_file is None:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        cache_file = base / "visiontk" / "param_counts.json"
+    cache_file = Path(cache_file)
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    counts, changed = {}, False
+    for name in names:
+        key = _builder_key(name)
+        if key not in cache:
+            if on_build:
+                on_build(name)
+            cache[key] = default_param_count(name)
+            changed = True
+        counts[name] = cache[key]
+    if changed:
+        try:
+            write_text(cache_file, json.dumps(cache, indent=1, sort_keys=True))
+        except OSError:
+            pass                  # a read-only home: the counts are still right, just not kept
+    return counts
+
+
 def _shape(tensor):
     if isinstance(tensor, dict):
         return {k: _shape(v) for k, v in tensor.items()}
