@@ -2,9 +2,10 @@
 class probabilities, from one output of shape (4 + C).
 
 The box is (cx, cy, w, h) relative to the image (sigmoid outputs); the loss is a box loss
-(smooth L1 on those four numbers and/or 1 - GIoU of the boxes) plus cross-entropy. The head keeps
-the spatial layout (1x1 conv, flatten, dense) instead of global pooling, which would throw away
-where the object is.
+(smooth L1 on those four numbers and/or 1 - GIoU of the boxes) plus cross-entropy. The box branch
+keeps the spatial layout (1x1 conv, flatten, dense) instead of global pooling, which would throw away
+where the object is; the class branch pools globally, as a classifier does (what the object is does
+not depend on where it is: through the flattened branch the class was learnt 2-3x slower).
 """
 
 from __future__ import annotations
@@ -44,16 +45,19 @@ class Localization(Task):
         backbone, feature = trim_backbone(backbone, feature, spatial=None)
         inputs = keras.Input(self.info.input_shape, name="image")
         x = pick_feature(backbone(inputs), feature)
+        pooled = x
         if len(x.shape) == 4:
+            pooled = layers.GlobalAveragePooling2D(name="head_pool")(x)
             x = conv_bn_leaky(x, self.cfg.filters, name="head_reduce", kernel=1)
             x = layers.Flatten(name="head_flatten")(x)
         if self.cfg.hidden:
             x = layers.Dense(self.cfg.hidden, activation="relu", name="head_hidden")(x)
         if dropout:
             x = layers.Dropout(dropout, name="head_dropout")(x)
+            pooled = layers.Dropout(dropout, name="head_pool_dropout")(pooled)
         box = layers.Dense(4, activation="sigmoid", dtype="float32", name="head_box")(x)
         probs = layers.Dense(self.info.num_classes, activation="softmax", dtype="float32",
-                             name="head_classes")(x)
+                             name="head_classes")(pooled)
         out = layers.Concatenate(name="box_and_probs", dtype="float32")([box, probs])
         return keras.Model(inputs, out, name="localizer")
 
