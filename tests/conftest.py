@@ -77,6 +77,20 @@ def run_cli(*args, cwd=None, timeout=600, env=None) -> subprocess.CompletedProce
                           stdin=subprocess.DEVNULL)
 
 
+def cli_in_process(*args, capsys):
+    """`visiontk ARGS` in this process (no interpreter and TensorFlow start-up): (exit code, stdout,
+    stderr); the subprocess path is `run_cli`."""
+    from visiontk.cli import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 @pytest.fixture(autouse=True)
 def _reset_keras_state():
     """Each test starts with float32 policy and a fresh Keras session (if Keras was imported)."""

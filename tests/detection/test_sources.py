@@ -149,14 +149,19 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_annotation_is_named_and_nothing_is_written(datasets, tmp_path, case):
+def _corrupted_copy(datasets, tmp_path, fmt, corrupt) -> Path:
     import shutil
 
-    fmt, corrupt, words = BAD[case]
     root = tmp_path / fmt
     shutil.copytree(datasets[0] / fmt, root)
     corrupt(root)
+    return root
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_annotation_is_named_and_nothing_is_written(datasets, tmp_path, case):
+    fmt, corrupt, words = BAD[case]
+    root = _corrupted_copy(datasets, tmp_path, fmt, corrupt)
     with pytest.raises(DataError) as err:
         write_dataset(read_dataset(root, fmt), tmp_path / "out", "yolo" if fmt != "yolo" else "coco")
     message = str(err.value)
@@ -184,16 +189,12 @@ TRAIN_BAD = {
 
 @pytest.mark.parametrize("case", sorted(TRAIN_BAD))
 def test_bad_annotation_through_visiontk_train_exits_2_and_writes_no_run(datasets, tmp_path, case):
-    import shutil
-
     import yaml
 
     from tests.conftest import run_cli
 
     fmt, corrupt, words = TRAIN_BAD[case]
-    root = tmp_path / fmt
-    shutil.copytree(datasets[0] / fmt, root)
-    corrupt(root)
+    root = _corrupted_copy(datasets, tmp_path, fmt, corrupt)
     data = {**SCENES, "data": {"source": fmt, "params": {"path": str(root)}},
             "output": str(tmp_path / "run")}
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(data))

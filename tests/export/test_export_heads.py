@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, cli_in_process, run_cli
 from tests.export.heads import HEADS, exported, loosen, scene_images, trained_run
 
 GUARD = """
@@ -123,17 +123,7 @@ def test_guard_really_blocks_tensorflow(tmp_path):
     assert res.returncode != 0 and "import of tensorflow halted" in res.stderr
 
 
-def _cli(*args, capsys):
-    """`visiontk ARGS` in-process: (exit code, stdout, stderr)."""
-    from visiontk.cli import main
-
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+_cli = cli_in_process
 
 
 def _close(a, b, tol=1e-5) -> bool:

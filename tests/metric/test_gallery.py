@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import cli_in_process, run_cli
 
 HELDOUT = [0, 5, 10, 3]            # identity = shape * 4 + colour: every shape and colour still trains
 RECIPE = {
@@ -48,17 +48,7 @@ def trained(tmp_path_factory):
     return result, files, tmp
 
 
-def cli(*args, capsys):
-    """The CLI in-process (the subprocess path is covered once below)."""
-    from visiontk.cli import main
-
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+cli = cli_in_process
 
 
 @pytest.mark.slow

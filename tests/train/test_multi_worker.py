@@ -68,17 +68,23 @@ def test_two_workers_all_reduce_and_match_single_device(tmp_path):
     assert losses(tmp_path / "mw") == pytest.approx(losses(tmp_path / "single"), rel=1e-4)
 
 
-@pytest.mark.slow
-def test_kill_a_worker_then_relaunch_resumes(tmp_path):
-    recipe = write_recipe(tmp_path / "mw.yaml", {
-        "data": {"params": {"train_size": 1536, "val_size": 64}},
-        "train": {"epochs": 4, "batch_size": 32}}, output=tmp_path / "mw")
+def start_launch(tmp_path, recipe):
+    """`visiontk launch --workers 2 RECIPE` started in the background with its own TMPDIR."""
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true", "TMPDIR": str(tmpdir)}
     launcher = subprocess.Popen([sys.executable, "-m", "visiontk", "launch", "--workers", "2", str(recipe)],
                                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
+    return tmpdir, launcher
+
+
+@pytest.mark.slow
+def test_kill_a_worker_then_relaunch_resumes(tmp_path):
+    recipe = write_recipe(tmp_path / "mw.yaml", {
+        "data": {"params": {"train_size": 1536, "val_size": 64}},
+        "train": {"epochs": 4, "batch_size": 32}}, output=tmp_path / "mw")
+    tmpdir, launcher = start_launch(tmp_path, recipe)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(launcher.stdout.readline, "")), daemon=True)
     reader.start()
@@ -117,12 +123,7 @@ def test_sigterm_to_the_launcher_stops_the_workers(tmp_path):
     """SIGTERM (a scheduler, `kill`) to the launcher stops its workers (they run in their own
     sessions, so nothing else would) and removes their temporary folders."""
     recipe = write_recipe(tmp_path / "mw.yaml", BASE, output=tmp_path / "mw")
-    tmpdir = tmp_path / "tmp"
-    tmpdir.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true", "TMPDIR": str(tmpdir)}
-    launcher = subprocess.Popen([sys.executable, "-m", "visiontk", "launch", "--workers", "2", str(recipe)],
-                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+    tmpdir, launcher = start_launch(tmp_path, recipe)
     lines = []
     while len(lines) < 3:                             # the ports line, then one line per worker
         lines.append(launcher.stdout.readline())
