@@ -5,7 +5,8 @@ The box is (cx, cy, w, h) relative to the image (sigmoid outputs); the loss is a
 (smooth L1 on those four numbers and/or 1 - GIoU of the boxes) plus cross-entropy. The box branch
 keeps the spatial layout (1x1 conv, flatten, dense) instead of global pooling, which would throw away
 where the object is; the class branch pools globally, as a classifier does (what the object is does
-not depend on where it is: through the flattened branch the class was learnt 2-3x slower).
+not depend on where it is: recipes/localize.yaml at 8 epochs reached val class accuracy 0.48
+through the flattened branch, 0.70 through the pooled one).
 """
 
 from __future__ import annotations
