@@ -101,6 +101,18 @@ def test_vgg_c_has_the_1x1_convs_and_a_lrn_its_lrn(build):
     assert build("vgg_a_lrn", include_top=False).get_layer("block1_lrn") is not None
 
 
+def test_vgg_batch_norm_variant_adds_one_bn_per_conv_without_conv_bias(build):
+    plain = build("vgg_d", (32, 32, 1), include_top=False, width=0.25)
+    bn = build("vgg_d", (32, 32, 1), include_top=False, width=0.25, batch_norm=True)
+    convs = [l for l in plain.layers if l.name.startswith("block") and "_conv" in l.name]
+    assert len(convs) == 13
+    filters = sum(l.filters for l in convs)
+    # each conv loses its bias (filters) and gains a BN of 4 x filters (gamma, beta, mean, variance)
+    assert bn.count_params() == plain.count_params() - filters + 4 * filters
+    assert bn.get_layer("block3_conv3_bn") is not None and bn.get_layer("block3_conv3").use_bias is False
+    assert list(bn.output) == list(plain.output)            # the same named feature maps
+
+
 def test_keras_vgg16_two_class_summary_reproduced_exactly(build):
     model = build("vgg16", num_classes=2)
     got = [(layer.__class__.__name__, tuple(layer.output.shape[1:]), layer.count_params())

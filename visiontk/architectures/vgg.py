@@ -63,7 +63,8 @@ KERAS_VGG16_2CLASS_TOTAL = 134268738
 
 
 def build_vgg(input_shape=(224, 224, 3), *, blocks, widths=WIDTHS, fc=(4096, 4096), lrn=False,
-              dropout=0.5, width=1.0, include_top=True, num_classes=1000, name="vgg"):
+              dropout=0.5, width=1.0, batch_norm=False, include_top=True, num_classes=1000,
+              name="vgg"):
     """A VGG network from its configuration.
 
     Args:
@@ -74,6 +75,8 @@ def build_vgg(input_shape=(224, 224, 3), *, blocks, widths=WIDTHS, fc=(4096, 409
         lrn: local response normalisation after block1_conv1 (configuration A-LRN).
         dropout: rate after fc1 and fc2 (the paper: 0.5; None removes the Dropout layers).
         width: multiplier of every conv and fc width (1.0: the paper).
+        batch_norm: conv (no bias) -> batch norm -> ReLU, the later "VGG-BN" form (torchvision's
+            vgg16_bn); not in the paper, it trains in far fewer epochs.
         include_top: the classifier (flatten, fc1, fc2, predictions) or the named feature maps.
         num_classes: outputs of the last layer.
 
@@ -86,14 +89,22 @@ def build_vgg(input_shape=(224, 224, 3), *, blocks, widths=WIDTHS, fc=(4096, 409
     import keras
     from keras import layers
 
-    from visiontk.architectures._blocks import classifier, conv_relu, features_model, image_input
+    from visiontk.architectures._blocks import (BN_MOMENTUM, classifier, conv_relu, features_model,
+                                                image_input)
     from visiontk.architectures.alexnet import fc_stack, scaled
 
     inputs = image_input(input_shape)
     x, feats = inputs, {}
     for b, (kernels, filters) in enumerate(zip(blocks, widths), start=1):
         for i, kernel in enumerate(kernels, start=1):
-            x = conv_relu(x, scaled(filters, width), kernel, name=f"block{b}_conv{i}")
+            conv = f"block{b}_conv{i}"
+            if batch_norm:
+                x = layers.Conv2D(scaled(filters, width), kernel, padding="same", use_bias=False,
+                                  kernel_initializer="he_normal", name=conv)(x)
+                x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{conv}_bn")(x)
+                x = layers.Activation("relu", name=f"{conv}_relu")(x)
+            else:
+                x = conv_relu(x, scaled(filters, width), kernel, name=conv)
             if lrn and b == 1 and i == 1:
                 from visiontk.layers.lrn import LocalResponseNormalization
 
