@@ -69,7 +69,7 @@ def make_recipe(name: str, args, extra=()):
     base, overrides = MODELS[name]
     n = args.images if args.images else (2048 if name == "resnet18" else 8192)
     ov = [o.format(n=n, v=max(64, n // 8)) for o in overrides]
-    return recipe_of(base, [*ov, f"train.epochs={args.epochs}", "data.augment.flip='none'",
+    return recipe_of(base, [*ov, f"train.epochs={args.epochs}", "data.augment={}",   # no augmentation
                             *args.set, *extra])
 
 
@@ -137,10 +137,16 @@ def run_plain(name: str, args) -> dict:
     val = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(bs).prefetch(tf.data.AUTOTUNE)
     lr = keras.optimizers.schedules.CosineDecay(recipe.train.optimizer.learning_rate,
                                                 args.epochs * (len(x) // bs))
+    # the recipe's loss and metrics (label smoothing, top-5 with more than 5 classes), as a user
+    # would write them: the same work per step on both sides
+    smoothing = recipe.train.regularization.label_smoothing or 0.0
+    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    if p.task.info.num_classes > 5:
+        metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
     model.compile(optimizer=keras.optimizers.Adam(lr, weight_decay=recipe.train.regularization
                                                   .weight_decay or None),
-                  loss=keras.losses.CategoricalCrossentropy(),
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=smoothing),
+                  metrics=metrics)
     c = clock()
     model.fit(train, validation_data=val, epochs=args.epochs, callbacks=[c],
               verbose=1 if interactive() else 2)

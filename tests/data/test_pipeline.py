@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from visiontk.data.base import SplitData
 from visiontk.data.pipeline import build_dataset, source_dataset
@@ -26,12 +27,18 @@ def test_resize_channels_and_letterbox_boxes():
 class _Task:
     needs = ("box",)
     geometry = ("box", "mask")
+    encodes_batches = False
 
     def encode(self, image, ann):
         return image, ann
 
 
-def test_flip_and_translate_keep_box_and_mask_on_the_object(tiny_recipe):
+class _BatchTask(_Task):
+    encodes_batches = True                 # augmentation runs on whole batches
+
+
+@pytest.mark.parametrize("task", [_Task(), _BatchTask()], ids=["per-example", "per-batch"])
+def test_flip_and_translate_keep_box_and_mask_on_the_object(tiny_recipe, task):
     from visiontk.data.sources.synthetic import SyntheticConfig, SyntheticScenes
 
     r = tiny_recipe({"data": {"augment": {"flip": "both", "translate": 0.15}}})
@@ -39,7 +46,7 @@ def test_flip_and_translate_keep_box_and_mask_on_the_object(tiny_recipe):
                           input_shape=(32, 32, 3))
     data = src.load("train")
     data.annotations = {k: data.annotations[k] for k in ("box", "mask")}
-    ds = build_dataset(data, _Task(), r, training=True, batch_size=8)
+    ds = build_dataset(data, task, r, training=True, batch_size=8)
     checked = 0
     for images, ann in ds:
         for box, mask in zip(ann["box"].numpy(), ann["mask"].numpy()):
@@ -51,6 +58,20 @@ def test_flip_and_translate_keep_box_and_mask_on_the_object(tiny_recipe):
             checked += 1
     assert checked >= 10
     assert Augment(flip="both").flip == "both"
+
+
+def test_batched_augmentation_draws_per_example(tiny_recipe):
+    """16 copies of one image in one batch: each copy gets its own flip and shift."""
+    r = tiny_recipe({"data": {"augment": {"flip": "horizontal", "translate": 0.2}}})
+    img = np.zeros((16, 32, 32, 3), np.uint8)
+    img[:, 8:16, 4:12] = 255
+    data = SplitData(img, {"box": np.tile([[4 / 32, 8 / 32, 12 / 32, 16 / 32]], (16, 1)).astype("f4"),
+                           "mask": (img[..., 0] > 0).astype(np.uint8)})
+    (x, ann), = build_dataset(data, _BatchTask(), r, training=True, batch_size=16)
+    boxes = np.round(ann["box"].numpy(), 4)
+    assert len({tuple(b) for b in boxes}) >= 12                     # shifts drawn per example
+    left = (boxes[:, 0] + boxes[:, 2]) / 2 < 0.5                    # the object stayed on the left
+    assert 0 < left.sum() < 16                                      # some flipped, some not
 
 
 def test_training_pipeline_augments_and_validation_does_not(tiny_recipe):

@@ -115,6 +115,8 @@ class Classification(Task):
             return keras.Model(model.inputs, out[MAIN], name=model.name)
         return model
 
+    encodes_batches = True
+
     def encode(self, image, annotation):
         import tensorflow as tf
 

@@ -85,13 +85,15 @@ class Counting(Task):
                 keras.metrics.RootMeanSquaredError(name="rmse"),
                 keras.metrics.MeanMetricWrapper(exact_count_accuracy, name="exact_accuracy")]
 
+    encodes_batches = True
+
     def encode(self, image, annotation):
         import tensorflow as tf
 
         if self.cfg.per_class:
             classes = tf.cast(annotation["classes"], tf.int32)       # -1 pads: one_hot gives zeros
-            return image, tf.reduce_sum(tf.one_hot(classes, self.outputs), axis=0)
-        return image, tf.reshape(tf.cast(annotation["count"], tf.float32), (1,))
+            return image, tf.reduce_sum(tf.one_hot(classes, self.outputs), axis=-2)
+        return image, tf.cast(annotation["count"], tf.float32)[..., None]
 
     def meta(self):
         return {"per_class": self.cfg.per_class}

@@ -73,12 +73,15 @@ class Localization(Task):
 
         return [BoxIoU(name="mean_iou"), BoxIoU(0.5, name="iou50"), ClassAccuracy(name="accuracy")]
 
+    encodes_batches = True
+
     def encode(self, image, annotation):
         import tensorflow as tf
 
         b = tf.cast(annotation["box"], tf.float32)
-        box = tf.stack([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1]])
-        return image, tf.concat([box, tf.one_hot(annotation["label"], self.info.num_classes)], 0)
+        box = tf.stack([(b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2,
+                        b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]], -1)
+        return image, tf.concat([box, tf.one_hot(annotation["label"], self.info.num_classes)], -1)
 
     def meta(self):
         return {"layout": "cxcywh+probs", "top_k": min(self.cfg.top_k, self.info.num_classes)}
