@@ -11,13 +11,15 @@ fashion-mnist -> recipes/fashion_lenet.yaml (LeNet-5, 28 px); image-folder -> JP
 scenes written at 96 px to a temporary folder (decoded and resized to 64 px in the pipeline) ->
 the classify model. Each pipeline keeps its recipe's augmentation.
 
-Pipelines: `build_dataset` exactly as the trainer calls it (training=True), and the documented
-order with the recipe's augmentation mapped in (source -> cache -> shuffle -> augment -> encode ->
-batch -> prefetch; the two differ while build_dataset skips augmentation on one device).
-Cold: a new dataset (decoding, cache filling); warm: a second pass over the same one (the cache).
-Consumption: the trainer-compiled model on one repeated batch (StepBench). "fed" is the same
-model fed by the augmented pipeline: fed / repeated batch ~ 1 means the pipeline keeps up while
-it shares the cores with the step. Rounds alternate all of these.
+Pipelines: `build_dataset` exactly as the trainer calls it (training=True: cache -> shuffle ->
+batch -> augment + encode per batch for the tasks whose encode takes batches), and, for
+comparison, the same with augment and encode mapped per example before batching (what
+build_dataset did before 2026-12-02, and still does for detection, segmentation, denoising and
+metric tasks). Cold: a new dataset (decoding, cache filling); warm: a second pass over the same one
+(the cache). Consumption: the trainer-compiled model on one repeated batch (StepBench). "fed" is
+the same model fed by build_dataset (the second of two epochs over one iterator, so the shuffle
+buffer is full): fed / repeated batch ~ 1 means the pipeline keeps up while it shares the cores
+with the step. Rounds alternate all of these.
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ def recipe_for(source: str, n: int):
                                                           "val_fraction": 0.05}})
 
 
-def augmented(data, task, recipe):
-    """The documented pipeline order with the recipe's augmentation (one device)."""
+def per_example(data, task, recipe):
+    """Augment and encode mapped per example before batching (the older order, for comparison)."""
     import tensorflow as tf
 
     from visiontk.data.augment import make_augment
@@ -97,10 +99,10 @@ def bench_source(source: str, args) -> tuple[list, dict]:
     step = StepBench(recipe)
     data, task, bs = step.data, step.p.task, recipe.train.batch_size
     makers = {"build_dataset": lambda: build_dataset(data, task, recipe, training=True),
-              "+ augmentation": lambda: augmented(data, task, recipe)}
+              "per-example maps": lambda: per_example(data, task, recipe)}
     res: dict = {f"{k} {w}": [] for k in makers for w in ("cold", "warm")}
     res.update({"step (repeated batch)": [], "step fed by pipeline": []})
-    fed = augmented(data, task, recipe).repeat()
+    fed = build_dataset(data, task, recipe, training=True).repeat()
     step.epoch(2, fed)
     for _ in range(args.rounds):
         for k, make in makers.items():

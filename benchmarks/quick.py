@@ -36,8 +36,8 @@ def ratios(name: str, result: dict) -> list[str]:
         return [f"inference {m}: batch-1 keras model(x) / onnxruntime = "
                 f"{r['keras model(x)']['b1_x_onnx']:.1f}, tf.function / onnxruntime = "
                 f"{r['keras tf.function']['b1_x_onnx']:.1f}" for m, r in result.items()]
-    return [f"data_pipeline {s}: pipeline / step = {r['+ augmentation warm']:.1f} (warm), "
-            f"{r['+ augmentation cold']:.1f} (cold); step fed by pipeline / repeated batch = "
+    return [f"data_pipeline {s}: pipeline / step = {r['build_dataset warm']:.1f} (warm), "
+            f"{r['build_dataset cold']:.1f} (cold); step fed by pipeline / repeated batch = "
             f"{r['step fed by pipeline']:.2f} (goal: > 1, ~1)" for s, r in result.items()]
 
 
