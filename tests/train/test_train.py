@@ -152,3 +152,30 @@ def test_plateau_early_stopping_dropout_and_tensorboard(tiny_recipe):
     assert "head_dropout" in layers
     events = list((run / "tensorboard").rglob("events.out.tfevents.*"))
     assert events and all(e.stat().st_size > 0 for e in events), "TensorBoard wrote no event file"
+    import tensorflow as tf
+
+    tags = {v.tag for e in events for ev in tf.compat.v1.train.summary_iterator(str(e))
+            for v in ev.summary.value}
+    assert "epoch_loss" in tags and not any(t.startswith("batch_") for t in tags), tags
+
+
+def test_tensorboard_does_no_work_per_training_batch(tmp_path):
+    """Keras' TensorBoard calls summary.scalar for every metric after every batch (~1 ms a step)
+    even with update_freq="epoch"; visiontk's writes epoch summaries only."""
+    import keras
+
+    from visiontk.train.callbacks import EpochTensorBoard
+
+    class Recorder:
+        calls = 0
+
+        def scalar(self, *a, **k):
+            Recorder.calls += 1
+
+    for cls, expected in ((keras.callbacks.TensorBoard, 2), (EpochTensorBoard, 0)):
+        Recorder.calls = 0
+        cb = cls(str(tmp_path / cls.__name__), write_graph=False, profile_batch=0)
+        cb._summary_module = Recorder()           # what its `summary` property returns
+        cb.on_train_batch_begin(0)
+        cb.on_train_batch_end(0, {"loss": 1.0, "accuracy": 0.5})
+        assert Recorder.calls == expected and cb._global_train_batch == 1, cls

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from visiontk.io import atomic_path, write_json
-from visiontk.train.callbacks import Backup, BestLast, History
+from visiontk.train.callbacks import Backup, BestLast, EpochTensorBoard, History
 
 
 def direction(name: str) -> str:
@@ -94,8 +94,8 @@ def make_callbacks(p, run, val_batches, *, writer: bool = True, backup_from=None
         stateful["plateau"] = plateau
         callbacks.append(plateau)
     if writer and r.train.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(run / "tensorboard"), write_graph=False,
-                                                     profile_batch=0))
+        callbacks.append(EpochTensorBoard(str(run / "tensorboard"), write_graph=False,
+                                          profile_batch=0))
     if writer:
         callbacks.append(history)                 # after the metric callbacks: their logs are recorded
     backup = Backup(run / "backup", stateful, read_from=backup_from, write=writer,
