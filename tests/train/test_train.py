@@ -176,6 +176,7 @@ def test_tensorboard_does_no_work_per_training_batch(tmp_path):
         Recorder.calls = 0
         cb = cls(str(tmp_path / cls.__name__), write_graph=False, profile_batch=0)
         cb._summary_module = Recorder()           # what its `summary` property returns
+        cb._should_write_train_graph = False       # set by on_train_begin in a real fit
         cb.on_train_batch_begin(0)
         cb.on_train_batch_end(0, {"loss": 1.0, "accuracy": 0.5})
         assert Recorder.calls == expected and cb._global_train_batch == 1, cls
