@@ -62,10 +62,14 @@ def test_two_workers_all_reduce_and_match_single_device(tmp_path):
     # worker 1 wrote nothing into the run: the same files as a single-device run, no stray temporaries
     assert listing(tmp_path / "mw") == listing(tmp_path / "single")
     # Same global batches in the same order (seeded shuffle, then a shard per worker); the gradient
-    # is averaged by an all-reduce instead of on one device: float32 summation order only. 1e-4
-    # relative on the epoch mean loss catches a wrong split or scaling (a factor of 2, or ~1e-2
-    # for a different batch composition) while allowing oneDNN's kernel choices.
-    assert losses(tmp_path / "mw") == pytest.approx(losses(tmp_path / "single"), rel=1e-4)
+    # is averaged by an all-reduce instead of on one device: float32 summation order only. A wrong
+    # split or scaling moves the epoch mean loss by a factor of 2, a different batch composition by
+    # ~1e-2. Epoch 1 holds to 1e-4 relative; SGD then amplifies the rounding differences (a CI run
+    # saw 2.5e-4 on epoch 2), so epoch 2 gets 2e-3, still 5x below the smallest real fault.
+    mw, one = losses(tmp_path / "mw"), losses(tmp_path / "single")
+    assert len(mw) == len(one) == 2
+    assert mw[0] == pytest.approx(one[0], rel=1e-4)
+    assert mw[1] == pytest.approx(one[1], rel=2e-3)
 
 
 def start_launch(tmp_path, recipe):
