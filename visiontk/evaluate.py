@@ -48,7 +48,8 @@ def evaluate_prepared(p, model, split: str, out_dir=None, predict_fn=None) -> di
 
 def evaluate(run_dir: str | Path, split: str = "val", overrides: Iterable[str] = (),
              write: bool = True) -> dict:
-    """Evaluate a finished run on one split; merges the result into metrics.json.
+    """Evaluate a finished run on one split; merges the result into metrics.json (with the
+    overrides, when given, under `overrides`).
 
     Args:
         run_dir: a run directory left by `visiontk train`.
@@ -71,6 +72,8 @@ def evaluate(run_dir: str | Path, split: str = "val", overrides: Iterable[str] =
                         f"{', '.join(p.source.splits())}")
     model = load_keras_model(run / "model.keras")
     result = evaluate_prepared(p, model, split, out_dir=run.path)
+    if overrides:                     # e.g. --data: say which data these figures are from
+        result = {**result, "overrides": list(overrides)}
     if write:
         metrics_path = run / "metrics.json"
         metrics = read_json(metrics_path) if metrics_path.is_file() else {}

@@ -51,6 +51,7 @@ def test_evaluate_cli_rewrites_metrics_and_data_switches_the_dataset(folder_run)
     written = json.loads((run / "metrics.json").read_text())
     val = written["val"]
     assert val["samples"] == 4 and 0 <= val["accuracy"] <= 1
+    assert val["overrides"] == [f"data.params.path={str(other)!r}"]    # which data it was
     assert set(val["per_class_accuracy"]) == set(CLASSES)
     assert written["train"] == metrics["train"]                       # merged, not replaced
     assert (run / "eval_val" / "confusion_matrix.png").is_file()
