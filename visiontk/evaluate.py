@@ -64,6 +64,7 @@ def evaluate(run_dir: str | Path, split: str = "val", overrides: Iterable[str] =
     from visiontk.train.loop import prepare
     from visiontk.train.model import load_keras_model
 
+    overrides = list(overrides)       # read twice: the recipe, then the metrics entry
     run = RunDir(run_dir).require()
     recipe = load_recipe(run / "recipe.yaml", overrides)
     p = prepare(recipe, build=False)
@@ -73,7 +74,7 @@ def evaluate(run_dir: str | Path, split: str = "val", overrides: Iterable[str] =
     model = load_keras_model(run / "model.keras")
     result = evaluate_prepared(p, model, split, out_dir=run.path)
     if overrides:                     # e.g. --data: say which data these figures are from
-        result = {**result, "overrides": list(overrides)}
+        result = {**result, "overrides": overrides}
     if write:
         metrics_path = run / "metrics.json"
         metrics = read_json(metrics_path) if metrics_path.is_file() else {}
