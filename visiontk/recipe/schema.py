@@ -94,7 +94,7 @@ class TrainCfg(Strict):
     schedule: ScheduleCfg = Field(default_factory=ScheduleCfg)
     regularization: Regularization = Field(default_factory=Regularization)
     early_stopping: Optional[EarlyStopping] = None
-    checkpoint_monitor: Optional[str] = None                 # best checkpoint; default early_stopping.monitor or val_loss
+    checkpoint_monitor: Optional[str] = None                 # best checkpoint; default early_stopping.monitor or the task's; "last": the last epoch
     finetune: Optional[Finetune] = None
     steps_per_epoch: Optional[PositiveInt] = None
     validation_steps: Optional[PositiveInt] = None

@@ -115,7 +115,9 @@ class EpochTensorBoard(keras.callbacks.TensorBoard):
 
 class BestLast(keras.callbacks.Callback):
     """checkpoints/last.weights.h5 every epoch; best.weights.h5 when `monitor` improves (a copy of
-    the file just written: the same weights, without serialising the model a second time)."""
+    the file just written: the same weights, without serialising the model a second time).
+    `monitor="last"` makes every epoch the best: the run's model is its last epoch (for a schedule
+    that decays to the end, or a validation metric too noisy to choose an epoch by)."""
 
     def __init__(self, ckpt_dir: Path, monitor: str, mode: str):
         super().__init__()
@@ -134,13 +136,20 @@ class BestLast(keras.callbacks.Callback):
         with atomic_path(self.dir / "last.weights.h5") as tmp:
             self.model.save_weights(str(tmp))
         self.last_epoch = epoch
-        value = (logs or {}).get(self.monitor)
+        value = epoch if self.monitor == "last" else (logs or {}).get(self.monitor)
         if value is not None and self.improved(float(value)):
             self.best, self.best_epoch = float(value), epoch
             with atomic_path(self.dir / "best.weights.h5") as tmp:
                 shutil.copyfile(self.dir / "last.weights.h5", tmp)
-            write_json(self.dir / "best.json", {"monitor": self.monitor, "value": self.best,
+            write_json(self.dir / "best.json", {"monitor": self.monitor, "value": self.reported,
                                                 "epoch": epoch + 1})
+
+    @property
+    def reported(self):
+        """The best value as shown in best.json / metrics.json (none for `last`: it is an epoch)."""
+        if self.best_epoch < 0 or self.monitor == "last":
+            return None
+        return self.best
 
     def state(self) -> dict:
         return {"best": self.best, "best_epoch": self.best_epoch}

@@ -33,6 +33,8 @@ def monitor_of(p) -> tuple[str, str]:
         name = r.train.early_stopping.monitor
     else:
         name = p.task.monitor[0]
+    if name == "last":                    # no metric: the last epoch is the run's model
+        return name, "max"
     if p.val_data is None and name.startswith("val_"):
         name = name[4:]
     mode = direction(name)
@@ -209,7 +211,7 @@ def finish(p, run, cbs: RunCallbacks, *, fit_seconds, steps, initial_epoch, echo
     best = cbs.best_last
     metrics["train"] = {
         "epochs_run": len(rows), "fit_seconds": round(fit_seconds, 2),
-        "best": {"monitor": cbs.monitor, "value": best.best if best.best_epoch >= 0 else None,
+        "best": {"monitor": cbs.monitor, "value": best.reported,
                  "epoch": best.best_epoch + 1 if best.best_epoch >= 0 else None},
         "images_per_second": _throughput(rows, steps * r.train.batch_size),
         "strategy": p.strategy_name, "replicas": p.strategy.num_replicas_in_sync,
