@@ -10,7 +10,8 @@ import pytest
 
 from visiontk.tasks.metric_eval import (metric_report, roc_auc, verification_metrics,
                                         verification_pairs)
-from visiontk.tasks.metric_search import chunk_rows, distances, knn_accuracy, nearest, retrieval_metrics
+from visiontk.tasks.metric_search import (chunk_rows, distances, knn_accuracies, knn_accuracy, nearest,
+                                          retrieval_metrics)
 
 # 1-D toy set: labels A A B A B C (C alone: it cannot retrieve anything and is left out)
 TOY_X = np.array([[0.0], [0.2], [0.5], [1.0], [1.1], [3.0]])
@@ -64,6 +65,9 @@ def test_knn_majority_and_tie_break():
     assert knn_accuracy(q, np.array([1, 0]), refs, ref_y, k=3) == pytest.approx(0.5)
     # k=2: q1 has one vote each: the nearest (label 0) wins
     assert knn_accuracy(q, np.array([1, 0]), refs, ref_y, k=2) == pytest.approx(1.0)
+    # every k from one search: the same answers; k = 5 votes with all five references (0, 0, 0, 1, 1)
+    assert knn_accuracies(q, np.array([1, 0]), refs, ref_y, ks=(2, 3, 1, 5, 9)) == \
+        {1: 1.0, 2: 1.0, 3: 0.5, 5: 0.5, 9: 0.5}
 
 
 @pytest.mark.parametrize("distance", ["euclidean", "squared", "cosine"])
@@ -137,6 +141,9 @@ def test_report_separates_seen_and_unseen(tmp_path):
     assert m["seen"]["samples"] == 80 and m["unseen"]["samples"] == 40
     assert m["headline_on"] == "unseen" and m["recall@1"] == m["unseen"]["recall@1"] > 0.9
     assert m["knn_accuracy"] > 0.9 and m["seen"]["knn_references"] == 40
+    by_k = m["seen"]["knn_accuracy_by_k"]             # to choose k on validation: k <= 40 references
+    assert sorted(by_k, key=int) == ["1", "3", "5", "10", "20", "40"] and by_k["3"] == m["knn_accuracy"]
+    assert by_k["1"] == knn_accuracy(x[:80], y[:80], ref_x, ref_y, k=1)
     assert m["unseen"]["verification"]["roc_auc"] > 0.9 and m["threshold"] > 0
     png = tmp_path / "embeddings_pca.png"
     assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"

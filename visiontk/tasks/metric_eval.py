@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visiontk.tasks.metric_search import knn_accuracy, retrieval_metrics
+from visiontk.tasks.metric_search import knn_accuracies, retrieval_metrics
 
 
 # ---- verification -------------------------------------------------------------------------------
@@ -166,6 +166,9 @@ def plot_embeddings(emb, labels, seen_mask, path: Path, *, names: dict | None = 
     return path
 
 
+KNN_KS = (1, 5, 10, 20, 40)      # k-NN accuracy is reported at these k too
+
+
 # ---- the report ----------------------------------------------------------------------------------
 def metric_report(emb, identities, seen_ids, *, distance: str = "euclidean", ref_emb=None,
                   ref_ids=None, knn_k: int = 5, pairs: int = 4000, seed: int = 0, out_dir=None,
@@ -195,14 +198,19 @@ def metric_report(emb, identities, seen_ids, *, distance: str = "euclidean", ref
         d = _pair_distances(e, i, j, distance)
         sec["verification"] = verification_metrics(d, same)
         if part == "seen":
-            if ref_emb is not None and len(ref_emb):
-                sec["knn_accuracy"] = knn_accuracy(e, ids, ref_emb, ref_ids, knn_k, distance=distance)
+            refs = ref_emb is not None and len(ref_emb)
+            n_refs = len(ref_emb) if refs else len(e) - 1
+            ks = (*(k for k in KNN_KS if k <= n_refs), int(knn_k))
+            if refs:
+                by_k = knn_accuracies(e, ids, ref_emb, ref_ids, ks, distance=distance)
                 sec["knn_references"] = int(len(ref_emb))
             else:
-                sec["knn_accuracy"] = knn_accuracy(e, ids, e, ids, knn_k, distance=distance,
-                                                   exclude_self=True)
+                by_k = knn_accuracies(e, ids, e, ids, ks, distance=distance, exclude_self=True)
                 sec["knn_references"] = "leave-one-out"
+            sec["knn_accuracy"] = by_k[int(knn_k)]
             sec["knn_k"] = int(knn_k)
+            # the other k, to choose knn_k on the validation split
+            sec["knn_accuracy_by_k"] = {str(k): v for k, v in by_k.items()}
         out[part] = sec
     head = out.get("unseen") or out.get("seen") or {}
     out["headline_on"] = "unseen" if "unseen" in out else "seen"

@@ -143,13 +143,37 @@ def knn_accuracy(queries, query_labels, refs, ref_labels, k: int = 5, *,
         ...              np.array([[0.0], [0.2], [1.0]]), np.array([0, 0, 1]), k=1)
         1.0
     """
-    idx, _ = nearest(queries, refs, k, distance=distance, exclude_self=exclude_self,
+    return knn_accuracies(queries, query_labels, refs, ref_labels, (k,), distance=distance,
+                          exclude_self=exclude_self, max_block_bytes=max_block_bytes)[k]
+
+
+def knn_accuracies(queries, query_labels, refs, ref_labels, ks=(1, 5, 10, 20, 40), *,
+                   distance: str = "euclidean", exclude_self: bool = False,
+                   max_block_bytes: int = _BLOCK_BYTES) -> dict:
+    """{k: k-NN accuracy} for several k from one nearest-neighbour search (k is a hyperparameter:
+    choose it on the validation split, then read the test figure at that k). A k above the number
+    of references votes with all of them.
+
+    Example:
+        >>> knn_accuracies(np.array([[0.1]]), np.array([0]), np.array([[0.0], [0.2], [1.0]]),
+        ...                np.array([0, 1, 1]), ks=(1, 3))
+        {1: 1.0, 3: 0.0}
+    """
+    ks = sorted({int(k) for k in ks})
+    idx, _ = nearest(queries, refs, ks[-1], distance=distance, exclude_self=exclude_self,
                      max_block_bytes=max_block_bytes)
+    if idx.shape[1] == 0:                                          # no reference at all
+        return {k: float("nan") for k in ks}
     ref_labels = np.asarray(ref_labels)
-    votes = ref_labels[idx]                                        # (Q, k), nearest first
-    pred = np.empty(len(votes), ref_labels.dtype)
-    for i, row in enumerate(votes):
-        values, first, counts = np.unique(row, return_index=True, return_counts=True)
-        best = counts == counts.max()
-        pred[i] = values[best][np.argmin(first[best])]
-    return float((pred == np.asarray(query_labels)).mean()) if len(pred) else float("nan")
+    query_labels = np.asarray(query_labels)
+    votes_all = ref_labels[idx]                                    # (Q, k_max), nearest first
+    out = {}
+    for k in ks:
+        votes = votes_all[:, :k]
+        pred = np.empty(len(votes), ref_labels.dtype)
+        for i, row in enumerate(votes):
+            values, first, counts = np.unique(row, return_index=True, return_counts=True)
+            best = counts == counts.max()
+            pred[i] = values[best][np.argmin(first[best])]
+        out[k] = float((pred == query_labels).mean()) if len(pred) else float("nan")
+    return out
