@@ -198,10 +198,10 @@ def metric_report(emb, identities, seen_ids, *, distance: str = "euclidean", ref
         d = _pair_distances(e, i, j, distance)
         sec["verification"] = verification_metrics(d, same)
         if part == "seen":
-            refs = ref_emb is not None and len(ref_emb)
-            n_refs = len(ref_emb) if refs else len(e) - 1
+            has_refs = ref_emb is not None and len(ref_emb) > 0
+            n_refs = len(ref_emb) if has_refs else len(e) - 1
             ks = (*(k for k in KNN_KS if k <= n_refs), int(knn_k))
-            if refs:
+            if has_refs:
                 by_k = knn_accuracies(e, ids, ref_emb, ref_ids, ks, distance=distance)
                 sec["knn_references"] = int(len(ref_emb))
             else:
