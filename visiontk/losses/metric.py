@@ -10,12 +10,21 @@ return 0. docs/metric_learning.md has the migration table.
 Conventions of the batch losses (tensorflow-addons'): `y_true` holds one integer label per row,
 `y_pred` the (B, D) embeddings; `distance_metric` is "L2" (euclidean), "squared-L2" or "angular"
 (1 - cosine similarity), or a function embeddings -> (B, B) distance matrix.
+
+Labels stay exact: Keras 3's `Loss.__call__` casts `y_true` to the loss dtype (float32), which merges
+identity ids above 2**24; the batch losses' classes keep the labels' own dtype, as tensorflow-addons'
+did. The functional forms are registered by name (`"visiontk>triplet_semihard_loss"`, ...) like
+tfa's `"Addons>..."`; compile with the classes: Keras wraps a plain function passed to `compile` in
+a `LossFunctionWrapper`, which casts the labels to float32 again.
 """
 
 from __future__ import annotations
 
 import keras
 from keras import ops
+# Loss.__call__'s own reduction (sample weights, masks, the replica scaling); no public name exists
+from keras.src.backend import get_keras_mask
+from keras.src.losses.loss import reduce_weighted_values
 
 __all__ = ["pairwise_distance", "angular_distance", "distance_matrix", "contrastive_loss",
            "triplet_semihard_loss", "triplet_hard_loss", "triplet_batch_all_loss",
@@ -98,6 +107,7 @@ def _safe_divide(a, b):
 
 
 # ---- batch triplet losses ------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="visiontk")
 def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
     """FaceNet's semi-hard triplet loss (tensorflow-addons' `triplet_semihard_loss`).
 
@@ -134,6 +144,7 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
     return _safe_divide(total, num_positives)
 
 
+@keras.saving.register_keras_serializable(package="visiontk")
 def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L2"):
     """Batch-hard triplet loss (Hermans et al. 2017; tensorflow-addons' `triplet_hard_loss`).
 
@@ -161,6 +172,7 @@ def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L
     return ops.mean(loss)
 
 
+@keras.saving.register_keras_serializable(package="visiontk")
 def triplet_batch_all_loss(y_true, y_pred, margin=1.0, distance_metric="L2", average="positive"):
     """Batch-all triplet loss: every valid (a, p, n) of the batch, a != p with the same label, n with
     another label; max(d(a, p) - d(a, n) + margin, 0) averaged over the triplets with a positive loss
@@ -225,6 +237,7 @@ def _row_distance(a, b, distance_metric):
 
 
 # ---- contrastive ----------------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="visiontk")
 def contrastive_loss(y_true, y_pred, margin=1.0):
     """Hadsell-Chopra-LeCun contrastive loss per pair (tensorflow-addons' `contrastive_loss`):
     y * d^2 + (1 - y) * max(margin - d, 0)^2, with `y_true` 1 for similar pairs and `y_pred` the
@@ -312,6 +325,26 @@ class ContrastiveLoss(keras.losses.Loss):
 
 
 class _BatchTripletLoss(keras.losses.Loss):
+    """Base of the losses over a batch of labelled embeddings, whose `__call__` differs from Keras'
+    `Loss.__call__` in two ways (masks, sample weights and the reduction stay Keras' own):
+
+    - the labels keep their own dtype: Keras casts `y_true` to the loss dtype (float32), which
+      merges identity ids above 2**24 (2**24 + 1 becomes 2**24);
+    - the batch's one loss value is reduced as a (1,) vector: Keras returns a scalar as it is,
+      without the 1 / replicas scale that it gives a per-sample vector, so under a MirroredStrategy
+      with N replicas the gradients and the reported loss were N times the replicas' mean.
+    """
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        in_mask = get_keras_mask(y_pred)
+        with keras.name_scope(self.name):
+            labels = ops.convert_to_tensor(y_true)
+            loss = self.call(labels, ops.convert_to_tensor(y_pred, dtype=self.dtype))
+            if self.reduction not in (None, "none"):
+                loss = ops.reshape(loss, (1,))
+            return reduce_weighted_values(loss, sample_weight=sample_weight, mask=in_mask,
+                                          reduction=self.reduction, dtype=self.dtype)
+
     def __init__(self, margin=1.0, distance_metric="L2", name=None, reduction="sum_over_batch_size",
                  **kw):
         _check_metric(distance_metric)
