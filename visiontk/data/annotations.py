@@ -8,6 +8,7 @@ dataset is refused before training starts or a converter writes anything.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -69,13 +70,45 @@ def check_box(x1, y1, x2, y2, width, height, where: str) -> tuple[float, float, 
 
 
 def check_class(cls, class_names: list, where: str, what: str = "class id") -> int:
-    if isinstance(cls, str) and not cls.lstrip("-").isdigit():
-        raise DataError(f"{where}: {what} {cls!r} is not an integer")
-    c = int(cls)
+    if isinstance(cls, str):
+        if not re.fullmatch(r"-?[0-9]+", cls):
+            raise DataError(f"{where}: {what} {shown(cls)} is not an integer")
+        cls = int(cls)
+    c = cls
     if not 0 <= c < len(class_names):
         raise DataError(f"{where}: unknown {what} {c} (the dataset has {len(class_names)} classes: "
                         f"{', '.join(map(str, class_names[:10]))}{' ...' if len(class_names) > 10 else ''})")
     return c
+
+
+def shown(value, limit: int = 60) -> str:
+    """repr(value), cut to `limit` characters (a message stays one short line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def as_int(value, where: str, what: str, *, minimum: int | None = None) -> int:
+    """A JSON number that is a whole number (64 or 64.0; not True, "64" or 64.5), else a DataError
+    naming the entry and the field."""
+    ok = not isinstance(value, bool) and (
+        isinstance(value, int) or (isinstance(value, float) and value.is_integer()))
+    if not ok:
+        raise DataError(f"{where}: '{what}' must be a whole number, got {shown(value)}; fix the entry")
+    if minimum is not None and value < minimum:
+        raise DataError(f"{where}: '{what}' must be at least {minimum}, got {shown(value)}; fix the "
+                        f"entry")
+    return int(value)
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file (a byte-order mark is allowed), or a DataError naming it."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a UTF-8 text file (undecodable byte at offset {exc.start}); "
+                        f"save it as UTF-8") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def require_image(path: Path, where: str) -> Path:
@@ -85,7 +118,7 @@ def require_image(path: Path, where: str) -> Path:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the image header (no full decode), or a DataError naming the file."""
+    """(width, height) from the image header (no full decode: `verify: false`), or a DataError."""
     from PIL import Image
 
     try:
@@ -96,15 +129,24 @@ def image_size(path: Path) -> tuple[int, int]:
                         f"it") from None
 
 
-def verify_size(rec: ImageRecord, where: str) -> None:
-    """Check the declared size against the file (sets it when the annotation had none)."""
-    if rec.file is None:
-        return
-    w, h = image_size(rec.file)
-    if rec.width is not None and (rec.width, rec.height) != (w, h):
-        raise DataError(f"{where}: declares the image as {rec.width}x{rec.height} but {rec.file} is "
-                        f"{w}x{h}; fix the width/height fields")
-    rec.width, rec.height = w, h
+def verify_sizes(records: list[ImageRecord], wheres: list[str]) -> None:
+    """Decode every record's image completely, as training will (visiontk.data.image_check), and
+    check the declared size against it (setting it where the annotation had none).
+
+    Raises:
+        DataError naming the file (and `wheres[i]`, what refers to it): unreadable, truncated, or
+        a size that differs from the declared one.
+    """
+    from visiontk.data.image_check import check_images
+
+    with_file = [i for i, r in enumerate(records) if r.file is not None]
+    sizes = check_images([records[i].file for i in with_file], [wheres[i] for i in with_file])
+    for i, (w, h) in zip(with_file, sizes):
+        rec = records[i]
+        if rec.width is not None and (rec.width, rec.height) != (w, h):
+            raise DataError(f"{wheres[i]}: declares the image as {rec.width}x{rec.height} but "
+                            f"{rec.file} is {w}x{h}; fix the width/height fields")
+        rec.width, rec.height = w, h
 
 
 def to_split_data(records: list[ImageRecord], max_objects: int | None = None) -> SplitData:

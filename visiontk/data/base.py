@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar, Union
 
 import numpy as np
 from pydantic import BaseModel
 
-from visiontk.errors import SourceError
+from visiontk.errors import DataError, SourceError
 
 ANNOTATION_KEYS = ("label", "count", "box", "boxes", "classes", "mask", "identity")
 
@@ -61,6 +62,18 @@ class DataSource:
         if split not in self.splits():
             raise SourceError(f"data source '{self.name}' has no split '{split}'; it has: "
                               f"{', '.join(self.splits())}")
+
+
+@contextmanager
+def dataset_reading():
+    """An OSError while reading a dataset (no permission, a file removed meanwhile, a symlink loop)
+    becomes one DataError naming the path."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else "a dataset file"
+        raise DataError(f"cannot read {where}: {exc.strerror or exc}; check that it exists and is "
+                        f"readable") from None
 
 
 def make_source(recipe) -> DataSource:

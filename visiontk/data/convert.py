@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from visiontk.data.annotations import BoxDataset, ImageRecord, from_split_data, image_size
+from visiontk.data.base import dataset_reading
 from visiontk.errors import DataError, SourceError
 
 FORMATS = ("coco", "yolo", "voc")
@@ -36,6 +37,7 @@ def detect_format(path: str | Path) -> str:
                       f"for COCO, images/ + labels/ for YOLO, Annotations/ for VOC); pass --from")
 
 
+@dataset_reading()
 def read_dataset(path: str | Path, fmt: str | None = None, *, names=None, verify: bool = True) -> BoxDataset:
     """Read a dataset folder in `fmt` (default: detected from the layout)."""
     from visiontk.data.sources.coco import read_coco

@@ -18,9 +18,9 @@ from typing import Optional
 
 import numpy as np
 
-from visiontk.data.annotations import (BoxDataset, ImageRecord, check_box, require_image,
-                                       to_split_data, verify_size)
-from visiontk.data.base import DataSource
+from visiontk.data.annotations import (BoxDataset, ImageRecord, as_int, check_box, read_text,
+                                       require_image, shown, to_split_data, verify_sizes)
+from visiontk.data.base import DataSource, dataset_reading
 from visiontk.errors import DataError, SourceError
 from visiontk.recipe.fields import PositiveInt, Strict
 from visiontk.registries import SOURCES
@@ -41,19 +41,55 @@ def annotation_file(root: Path, split: str) -> Optional[Path]:
 
 
 def load_json(path: Path):
+    text = read_text(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: "
                         f"{exc.msg}") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a UTF-8 text file") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply to be a COCO annotation file") from None
 
 
-def _field(entry: dict, key: str, where: str):
-    if not isinstance(entry, dict) or key not in entry:
-        raise DataError(f"{where}: missing '{key}'")
+def _field(entry, key: str, where: str, kind: str):
+    if not isinstance(entry, dict):
+        raise DataError(f"{where}: must be a JSON object with {kind}, got {shown(entry)}; fix the "
+                        f"entry")
+    if key not in entry:
+        raise DataError(f"{where}: missing '{key}' (an entry holds {kind}); add it")
     return entry[key]
+
+
+def _id(value, where: str, what: str):
+    """An id: a whole number or a string (COCO writes numbers; some tools write strings)."""
+    if isinstance(value, str):
+        return value
+    return as_int(value, where, what)
+
+
+_IMAGE = "id, file_name, width, height"
+_ANNOTATION = "image_id, category_id, bbox"
+_CATEGORY = "id, name"
+
+
+def _categories(data: dict, ann_path: Path) -> list:
+    cats, seen = [], {}
+    for i, c in enumerate(data["categories"]):
+        where = f"{ann_path}: categories[{i}]"
+        cid = _id(_field(c, "id", where, _CATEGORY), where, "id")
+        name = _field(c, "name", where, _CATEGORY)
+        if not isinstance(name, (str, int, float)) or isinstance(name, bool) or str(name) == "":
+            raise DataError(f"{where}: 'name' must be a non-empty string, got {shown(name)}")
+        if cid in seen:
+            raise DataError(f"{where}: category id {cid!r} repeats categories[{seen[cid]}]; ids must "
+                            f"be unique")
+        seen[cid] = i
+        cats.append((cid, str(name)))
+    try:
+        cats.sort()
+    except TypeError:        # numbers and strings mixed
+        raise DataError(f"{ann_path}: category ids mix numbers and strings; use one kind") from None
+    return cats
 
 
 def read_coco_split(ann_path: Path, root: Path, split: str, *, verify: bool = True):
@@ -64,50 +100,61 @@ def read_coco_split(ann_path: Path, root: Path, split: str, *, verify: bool = Tr
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise DataError(f"{ann_path}: missing or malformed '{key}' (a list is required)")
-    cats = []
-    for i, c in enumerate(data["categories"]):
-        where = f"{ann_path}: categories[{i}]"
-        cats.append((int(_field(c, "id", where)), str(_field(c, "name", where))))
-    cats.sort()
+    cats = _categories(data, ann_path)
     cat_index = {cid: k for k, (cid, _) in enumerate(cats)}
     names = [n for _, n in cats]
     folders = [root / "images" / split, root / split, root / "images", root, ann_path.parent]
     images: dict = {}
     objects: dict = {}
+    wheres: list = []
     for i, im in enumerate(data["images"]):
         where = f"{ann_path}: images[{i}]"
-        iid, name = _field(im, "id", where), str(_field(im, "file_name", where))
-        where = f"{ann_path}: image id {iid} ('{name}')"
+        iid = _id(_field(im, "id", where, _IMAGE), where, "id")
+        name = _field(im, "file_name", where, _IMAGE)
+        if not isinstance(name, str) or not name.strip() or "\0" in name:
+            raise DataError(f"{where}: 'file_name' must be a file name, got {shown(name)}")
+        where = f"{ann_path}: image id {iid!r} ('{name}')"
+        if iid in images:
+            raise DataError(f"{where}: image id {iid!r} appears twice in 'images'; ids must be unique")
         path = next((f / name for f in folders if (f / name).is_file()), folders[0] / name)
         require_image(path, where)
-        w, h = int(_field(im, "width", where)), int(_field(im, "height", where))
-        rec = ImageRecord(path, np.zeros((0, 4)), np.zeros(0, int), w, h, stem=Path(name).stem)
+        w = as_int(_field(im, "width", where, _IMAGE), where, "width", minimum=1)
+        h = as_int(_field(im, "height", where, _IMAGE), where, "height", minimum=1)
+        images[iid] = ImageRecord(path, np.zeros((0, 4)), np.zeros(0, int), w, h,
+                                  stem=Path(name).stem)
         objects[iid] = []
-        if verify:
-            verify_size(rec, where)
-        images[iid] = rec
+        wheres.append(where)
+    if verify:
+        verify_sizes(list(images.values()), wheres)
     for i, a in enumerate(data["annotations"]):
-        aid = a.get("id", i) if isinstance(a, dict) else i
-        where = f"{ann_path}: annotation id {aid}"
-        iid = _field(a, "image_id", where)
-        if iid not in images:
-            raise DataError(f"{where}: image_id {iid} is not in 'images'")
+        where = f"{ann_path}: annotation id {shown(a['id'], 30)}" if isinstance(a, dict) and "id" in a \
+            else f"{ann_path}: annotations[{i}]"
+        iid = _field(a, "image_id", where, _ANNOTATION)
+        if not isinstance(iid, (int, float, str)) or isinstance(iid, bool) or iid not in images:
+            raise DataError(f"{where}: image_id {shown(iid)} is not in 'images'")
         rec = images[iid]
         where += f" (image '{rec.file.name}')"
-        if a.get("iscrowd", 0):
+        crowd = a.get("iscrowd", 0)
+        if crowd not in (0, 1):      # True / False compare equal to 1 / 0
+            raise DataError(f"{where}: 'iscrowd' must be 0 or 1, got {shown(crowd)}")
+        if crowd:
             continue
-        cid = _field(a, "category_id", where)
-        if cid not in cat_index:
-            raise DataError(f"{where}: unknown category_id {cid} (categories: "
+        cid = _field(a, "category_id", where, _ANNOTATION)
+        if not isinstance(cid, (int, float, str)) or isinstance(cid, bool) or cid not in cat_index:
+            raise DataError(f"{where}: unknown category_id {shown(cid)} (categories: "
                             f"{', '.join(str(c) for c, _ in cats)})")
-        bbox = _field(a, "bbox", where)
+        bbox = _field(a, "bbox", where, _ANNOTATION)
         if not (isinstance(bbox, list) and len(bbox) == 4 and
-                all(isinstance(v, (int, float)) for v in bbox)):
-            raise DataError(f"{where}: bbox must be [x, y, width, height] (4 numbers), got {bbox!r}")
-        x, y, bw, bh = map(float, bbox)
+                all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+            raise DataError(f"{where}: bbox must be [x, y, width, height] (4 numbers), got "
+                            f"{shown(bbox)}")
+        try:
+            x, y, bw, bh = map(float, bbox)
+        except OverflowError:
+            raise DataError(f"{where}: bbox {shown(bbox)} holds a number too large") from None
         x1, y1, x2, y2 = check_box(x, y, x + bw, y + bh, rec.width, rec.height, where)
         objects[iid].append((cat_index[cid], x1 / rec.width, y1 / rec.height, x2 / rec.width,
-                          y2 / rec.height))
+                             y2 / rec.height))
     records = []
     for iid, rec in images.items():
         objs = objects[iid]
@@ -187,6 +234,7 @@ class BoxFolderSource(DataSource):
         raise NotImplementedError
 
     @property
+    @dataset_reading()
     def dataset(self) -> BoxDataset:
         if self._ds is None:
             self._ds = self.read()

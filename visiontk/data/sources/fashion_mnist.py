@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from pydantic import model_validator
 
-from visiontk.data.base import DataSource, SplitData
+from visiontk.data.base import DataSource, SplitData, dataset_reading
 from visiontk.errors import DataError, SourceError
 from visiontk.recipe.fields import NonNegInt, PositiveInt, Strict
 from visiontk.registries import SOURCES
@@ -53,22 +55,40 @@ def _find(folder: Path, stem: str) -> Optional[Path]:
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read an idx1/idx3 file (optionally gzipped) into a uint8 array."""
+    """Read an idx1/idx3 file (optionally gzipped) into a uint8 array; DataError naming the file."""
     opener = gzip.open if path.suffix == ".gz" else open
+    fetch = "fetch the four idx files again"
     try:
         with opener(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read {path}: {exc}; the file is damaged, fetch it again") from None
-    if len(data) < 8 or data[0] != 0 or data[1] != 0 or data[2] != 8:
-        raise DataError(f"{path} is not an idx file of unsigned bytes (bad magic number)")
+    except (OSError, EOFError, zlib.error) as exc:     # gzip raises all three on damaged data
+        raise DataError(f"cannot read {path}: {exc}; the file is damaged or truncated, {fetch}") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
+        raise DataError(f"{path} is not an idx file of unsigned bytes (bad magic number); {fetch}")
     ndim = data[3]
+    if not 1 <= ndim <= 3 or len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path}: damaged idx header ({ndim} dimensions, {len(data)} bytes); {fetch}")
     dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    body = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise DataError(f"{path}: header says {dims} but holds {body.size} bytes; the file is "
-                        f"truncated, fetch it again")
-    return body.reshape(dims)
+    size = len(data) - 4 - 4 * ndim
+    if size != math.prod(dims):
+        raise DataError(f"{path}: header says {dims} but holds {size} bytes; the file is "
+                        f"truncated, {fetch}")
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _check_pair(folder: Path, part: str, images: np.ndarray, labels: np.ndarray) -> None:
+    names = FILES[part]
+    if images.ndim != 3:
+        raise DataError(f"{folder / names[0]}: expected N images of HxW (3 dimensions), got shape "
+                        f"{list(images.shape)}; is it a labels file?")
+    if labels.ndim != 1:
+        raise DataError(f"{folder / names[1]}: expected N labels (1 dimension), got shape "
+                        f"{list(labels.shape)}; is it an images file?")
+    if len(images) != len(labels):
+        raise DataError(f"{folder}: {len(images)} images but {len(labels)} labels in {part}")
+    if len(labels) and labels.max() > 9:
+        raise DataError(f"{folder / names[1]}: label {int(labels.max())} at index "
+                        f"{int(labels.argmax())}; Fashion-MNIST labels are 0-9")
 
 
 @SOURCES.register("fashion-mnist", aliases=("fashion_mnist",))
@@ -95,6 +115,10 @@ class FashionMNIST(DataSource):
                 return folder
         if self.cfg.download and not self.cfg.path:
             return self._download()
+        if self.cfg.path and tried[0].is_dir():
+            missing = [s for pair in FILES.values() for s in pair if not _find(tried[0], s)]
+            raise SourceError(f"data.params.path: {tried[0]} lacks {', '.join(missing)} (.gz or not); "
+                              f"it must hold the four Fashion-MNIST idx files")
         where = ", ".join(str(p) for p in tried)
         raise SourceError(
             f"Fashion-MNIST not found (looked in {where}); install it with "
@@ -112,14 +136,14 @@ class FashionMNIST(DataSource):
                               f"`apt-get install dataset-fashion-mnist` instead") from None
         return _candidates(None)[1]
 
+    @dataset_reading()
     def _arrays(self, part: str):
         if part not in self._cache:
             folder = self.folder()
             images = read_idx(_find(folder, FILES[part][0]))
-            labels = read_idx(_find(folder, FILES[part][1])).astype(np.int32)
-            if len(images) != len(labels):
-                raise DataError(f"{folder}: {len(images)} images but {len(labels)} labels in {part}")
-            self._cache[part] = (images, labels)
+            labels = read_idx(_find(folder, FILES[part][1]))
+            _check_pair(folder, part, images, labels)
+            self._cache[part] = (images, labels.astype(np.int32))
         return self._cache[part]
 
     def load(self, split: str) -> SplitData:
@@ -127,6 +151,9 @@ class FashionMNIST(DataSource):
         images, labels = self._arrays("test" if split == "test" else "train")
         if split != "test" and self.cfg.val_size:
             cut = len(images) - self.cfg.val_size
+            if cut < 1:
+                raise DataError(f"data.params.val_size ({self.cfg.val_size}) leaves no training "
+                                f"images: {self.folder()} holds {len(images)}; lower val_size")
             images, labels = (images[:cut], labels[:cut]) if split == "train" else \
                 (images[cut:], labels[cut:])
         original = labels

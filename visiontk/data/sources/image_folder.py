@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visiontk.data.base import DataSource, SplitData
+from visiontk.data.base import DataSource, SplitData, dataset_reading
 from visiontk.errors import DataError, SourceError
 from visiontk.recipe.fields import Fraction, Strict
 from visiontk.registries import SOURCES
@@ -51,6 +51,7 @@ class ImageFolder(DataSource):
                               f"of images per class)")
         return root
 
+    @dataset_reading()
     def _scan(self) -> dict:
         if self._files is not None:
             return self._files
@@ -84,15 +85,10 @@ class ImageFolder(DataSource):
             n_val = int(round(len(order) * self.cfg.val_fraction))
             files = {"train": [files["all"][i] for i in sorted(order[n_val:])],
                      "val": [files["all"][i] for i in sorted(order[:n_val])]}
-        if self.cfg.verify:
-            import cv2
+        if self.cfg.verify:          # every file decoded as training will (a bad one named now)
+            from visiontk.data.image_check import check_images
 
-            for split in files.values():
-                for path, _ in split:
-                    if cv2.imread(path, cv2.IMREAD_UNCHANGED) is None:
-                        raise DataError(f"unreadable image: {path} (not a valid "
-                                        f"{Path(path).suffix.lstrip('.').upper()} file); "
-                                        f"remove or replace it")
+            check_images([path for split in files.values() for path, _ in split])
         self._names, self._files = names, files
         return files
 

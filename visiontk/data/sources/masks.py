@@ -20,7 +20,8 @@ from typing import Optional
 import numpy as np
 from pydantic import model_validator
 
-from visiontk.data.base import DataSource, SplitData
+from visiontk.data.base import DataSource, SplitData, dataset_reading
+from visiontk.data.image_check import check_images
 from visiontk.errors import DataError, SourceError
 from visiontk.recipe.fields import Fraction, PositiveInt, Strict
 from visiontk.registries import SOURCES
@@ -65,7 +66,7 @@ def read_mask(path: Path, image_path: Path, image_hw, cfg: MaskFolderConfig) -> 
     """A (H, W) uint8 class map checked against the image and the class list (DataError if not)."""
     import cv2
 
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)     # checked by _read: decodes silently
     if raw is None:
         raise DataError(f"unreadable mask: {path} (not a valid PNG); replace it")
     if raw.shape[:2] != tuple(image_hw):
@@ -143,6 +144,7 @@ class MaskFolder(DataSource):
             pairs.append((img, mask))
         return pairs
 
+    @dataset_reading()
     def _scan(self) -> dict:
         if self._pairs is None:
             root = self._root()
@@ -170,9 +172,14 @@ class MaskFolder(DataSource):
             self._loaded[split] = self._read(self._scan()[split])
         return self._loaded[split]
 
+    @dataset_reading()
     def _read(self, pairs) -> SplitData:
         import cv2
 
+        # decoded fully and strictly first: OpenCV reads a truncated file with a grey bottom and
+        # libjpeg / libpng lines on stderr
+        check_images([p for p, _ in pairs])
+        check_images([m for _, m in pairs], what="mask")
         images, masks = [], []
         for img_path, mask_path in pairs:
             img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)

@@ -12,14 +12,15 @@ Objects marked `difficult` are kept like any other.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from visiontk.data.annotations import (BoxDataset, ImageRecord, check_box, require_image,
-                                       verify_size)
+from visiontk.data.annotations import (BoxDataset, ImageRecord, check_box, read_text,
+                                       require_image, shown, verify_sizes)
 from visiontk.data.sources.coco import SPLITS, BoxFolderSource
 from visiontk.errors import DataError, SourceError
 from visiontk.recipe.fields import PositiveInt, Strict
@@ -36,26 +37,41 @@ def _text(node, path: str, where: str) -> str:
 def _number(node, path: str, where: str) -> float:
     text = _text(node, path, where)
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise DataError(f"{where}: <{path}> must be a number, got {text!r}") from None
+        value = None
+    if value is None or not math.isfinite(value):
+        raise DataError(f"{where}: <{path}> must be a number, got {shown(text)}")
+    return value
+
+
+def _size(node, path: str, where: str) -> int:
+    value = _number(node, path, where)
+    if not value.is_integer() or value < 1:
+        raise DataError(f"{where}: <{path}> must be a whole number of pixels (1 or more), got "
+                        f"{shown(_text(node, path, where))}")
+    return int(value)
 
 
 def parse_xml(path: Path, images: Path):
     """(image path, width, height, [(name, x1, y1, x2, y2) in continuous pixels]) of one file."""
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(path.read_bytes())       # bytes: the XML declares its encoding
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
     except ET.ParseError as exc:
         line, col = exc.position
         raise DataError(f"{path}: malformed XML at line {line} column {col}: "
                         f"{str(exc).split(':')[0]}") from None
     where = str(path)
-    name = root.findtext("filename") or f"{path.stem}.jpg"
-    w = int(_number(root, "size/width", where))
-    h = int(_number(root, "size/height", where))
+    name = (root.findtext("filename") or "").strip() or f"{path.stem}.jpg"
+    if "\0" in name:
+        raise DataError(f"{where}: <filename> {shown(name)} is not a file name")
+    w = _size(root, "size/width", where)
+    h = _size(root, "size/height", where)
     objects = []
     for k, obj in enumerate(root.findall("object"), 1):
-        label = obj.findtext("name", "").strip()
+        label = (obj.findtext("name") or "").strip()
         at = f"{path} object {k}" + (f" ('{label}')" if label else "")
         if not label:
             raise DataError(f"{at}: missing <name>")
@@ -63,6 +79,11 @@ def parse_xml(path: Path, images: Path):
         xmax, ymax = _number(obj, "bndbox/xmax", at), _number(obj, "bndbox/ymax", at)
         objects.append((label, *check_box(xmin - 1, ymin - 1, xmax, ymax, w, h, at)))
     return images / name, w, h, objects
+
+
+def _ids(listing: Path) -> list[tuple[int, str]]:
+    return [(n, line.split()[0]) for n, line in enumerate(read_text(listing).splitlines(), 1)
+            if line.split()]
 
 
 def read_voc(root: str | Path, *, classes: Optional[list[str]] = None, verify: bool = True) -> BoxDataset:
@@ -80,20 +101,19 @@ def read_voc(root: str | Path, *, classes: Optional[list[str]] = None, verify: b
         raise SourceError(f"{root}: no {root / 'ImageSets/Main/train.txt'} (one image id per line; "
                           f"val.txt and test.txt likewise)")
     if classes is None and (root / "classes.txt").is_file():
-        classes = [ln.strip() for ln in (root / "classes.txt").read_text(encoding="utf-8").splitlines()
-                   if ln.strip()]
+        classes = [ln.strip() for ln in read_text(root / "classes.txt").splitlines() if ln.strip()]
     parsed: dict = {}
     for split, listing in lists.items():
         parsed[split] = []
-        for n, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.split():
-                continue
-            xml = root / "Annotations" / f"{line.split()[0]}.xml"
-            if not xml.is_file():
+        for n, image_id in _ids(listing):
+            xml = root / "Annotations" / f"{image_id}.xml"
+            if "\0" in image_id or not xml.is_file():
                 raise DataError(f"{listing} line {n}: annotation file not found: {xml}")
             image, w, h, objects = parse_xml(xml, root / "JPEGImages")
             require_image(image, str(xml))
             parsed[split].append((xml, image, w, h, objects))
+        if not parsed[split]:
+            raise DataError(f"{listing}: lists no image ids (one a line); add them or remove the file")
     names = list(classes) if classes else sorted({o[0] for items in parsed.values()
                                                  for *_, objs in items for o in objs})
     index = {n: i for i, n in enumerate(names)}
@@ -105,12 +125,11 @@ def read_voc(root: str | Path, *, classes: Optional[list[str]] = None, verify: b
                 if label not in index:
                     raise DataError(f"{xml} object {k}: unknown class '{label}' (classes: "
                                     f"{', '.join(names)}); add it to data.params.classes or fix it")
-            rec = ImageRecord(image, np.array([o[1:] for o in objects], np.float64).reshape(-1, 4)
-                              / [w, h, w, h], np.array([index[o[0]] for o in objects], int),
-                              w, h, stem=xml.stem)
-            if verify:
-                verify_size(rec, str(xml))
-            records.append(rec)
+            records.append(ImageRecord(
+                image, np.array([o[1:] for o in objects], np.float64).reshape(-1, 4) / [w, h, w, h],
+                np.array([index[o[0]] for o in objects], int), w, h, stem=xml.stem))
+        if verify:
+            verify_sizes(records, [str(xml) for xml, *_ in items])
         ds.splits[split] = records
     return ds
 

@@ -16,30 +16,59 @@ from typing import Optional
 import numpy as np
 
 from visiontk.data.annotations import (IMAGE_EXTENSIONS, BoxDataset, ImageRecord, check_box,
-                                       check_class, verify_size)
+                                       check_class, read_text, shown, verify_sizes)
 from visiontk.data.sources.coco import SPLITS, BoxFolderSource
 from visiontk.errors import DataError, SourceError
 from visiontk.recipe.fields import PositiveInt, Strict
 from visiontk.registries import SOURCES
 
 
+def _lines(path: Path) -> list[str]:
+    return [ln.strip() for ln in read_text(path).splitlines() if ln.strip()]
+
+
+def _yaml_names(path: Path) -> Optional[list[str]]:
+    """`names` of an Ultralytics data.yaml: a list, or a mapping {0: name, 1: name, ...}."""
+    import yaml
+
+    try:
+        spec = yaml.safe_load(read_text(path))
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: malformed YAML: {str(exc).splitlines()[0]}") from None
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise DataError(f"{path}: expected a mapping with 'names', got a {type(spec).__name__}")
+    names = spec.get("names")
+    if names is None:
+        return None
+    if isinstance(names, dict):
+        keys = list(names)
+        if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys) or \
+                set(keys) != set(range(len(keys))):
+            raise DataError(f"{path}: 'names' maps class ids to names, so its keys must be 0 to "
+                            f"{len(keys) - 1}, got {shown(keys)}")
+        names = [names[k] for k in range(len(keys))]
+    if not isinstance(names, list) or not names:
+        raise DataError(f"{path}: 'names' must be a list of class names, got {shown(names)}")
+    for i, n in enumerate(names):     # scalars only: str() of a nested alias could be huge
+        if not isinstance(n, (str, int, float)) or isinstance(n, bool) or str(n).strip() == "":
+            raise DataError(f"{path}: names[{i}] must be a class name, got {shown(n)}")
+    return [str(n) for n in names]
+
+
 def read_names(root: Path) -> list[str]:
     """Class names from ROOT/classes.txt (or obj.names), else ROOT/data.yaml `names`."""
     for name in ("classes.txt", "obj.names"):
         if (root / name).is_file():
-            return [ln.strip() for ln in (root / name).read_text(encoding="utf-8").splitlines()
-                    if ln.strip()]
+            names = _lines(root / name)
+            if not names:
+                raise DataError(f"{root / name}: no class names (one a line); add them")
+            return names
     if (root / "data.yaml").is_file():
-        import yaml
-
-        try:
-            names = (yaml.safe_load((root / "data.yaml").read_text(encoding="utf-8")) or {}).get("names")
-        except yaml.YAMLError as exc:
-            raise DataError(f"{root / 'data.yaml'}: malformed YAML: {str(exc).splitlines()[0]}") from None
-        if isinstance(names, dict):
-            names = [names[k] for k in sorted(names)]
-        if isinstance(names, list) and names:
-            return [str(n) for n in names]
+        names = _yaml_names(root / "data.yaml")
+        if names:
+            return names
     raise SourceError(f"{root}: no class names (write one per line to {root / 'classes.txt'}, or "
                       f"set data.params.names)")
 
@@ -48,22 +77,21 @@ def parse_label_file(path: Path, names: list[str], size) -> tuple[np.ndarray, np
     """Boxes (normalised x1, y1, x2, y2) and classes of one label file; errors name the line."""
     boxes, classes = [], []
     w, h = size if size is not None else (None, None)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a UTF-8 text file") from None
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
         where = f"{path} line {n}"
         if len(parts) != 5:
-            raise DataError(f"{where}: expected 'class cx cy w h' (5 fields), got {line.strip()!r}")
+            polygon = " (a segmentation polygon? only boxes are read)" if len(parts) > 5 else ""
+            raise DataError(f"{where}: expected 'class cx cy w h' (5 fields), got "
+                            f"{shown(line.strip())}{polygon}; fix the line")
         cls = check_class(parts[0], names, where)
         try:
             cx, cy, bw, bh = map(float, parts[1:])
         except ValueError:
-            raise DataError(f"{where}: cx cy w h must be numbers, got {' '.join(parts[1:])!r}") from None
+            raise DataError(f"{where}: cx cy w h must be numbers, got {shown(' '.join(parts[1:]))}") \
+                from None
         x1, y1, x2, y2 = cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2
         if w is not None:      # check in pixels (with the usual one-pixel tolerance)
             x1, y1, x2, y2 = (v / s for v, s in zip(check_box(x1 * w, y1 * h, x2 * w, y2 * h, w, h, where),
@@ -98,20 +126,20 @@ def read_yolo(root: str | Path, *, names: Optional[list[str]] = None, verify: bo
         if not img_dir.is_dir():
             continue
         images = _images_by_stem(img_dir)
-        labels = {p.stem: p for p in sorted(lbl_dir.glob("*.txt"))} if lbl_dir.is_dir() else {}
+        labels = {p.stem: p for p in sorted(lbl_dir.glob("*.txt")) if p.is_file()} \
+            if lbl_dir.is_dir() else {}
         orphans = sorted(set(labels) - set(images))
         if orphans:
             raise DataError(f"{labels[orphans[0]]}: image file not found: no "
                             f"{img_dir / orphans[0]}.{{{','.join(e[1:] for e in IMAGE_EXTENSIONS)}}}")
-        records = []
-        for stem, img in images.items():
-            rec = ImageRecord(img, np.zeros((0, 4)), np.zeros(0, int), stem=stem)
-            if verify:
-                verify_size(rec, str(img))
-            size = (rec.width, rec.height) if verify else None
-            if stem in labels:
-                rec.boxes, rec.classes = parse_label_file(labels[stem], ds.class_names, size)
-            records.append(rec)
+        records = [ImageRecord(img, np.zeros((0, 4)), np.zeros(0, int), stem=stem)
+                   for stem, img in images.items()]
+        if verify:
+            verify_sizes(records, [str(r.file) for r in records])
+        for rec in records:
+            if rec.stem in labels:
+                size = (rec.width, rec.height) if verify else None
+                rec.boxes, rec.classes = parse_label_file(labels[rec.stem], ds.class_names, size)
         ds.splits[split] = records
     if "train" not in ds.splits or not ds.splits["train"]:
         raise SourceError(f"{root}: no training images (expected {root}/images/train/*.jpg|png and "
