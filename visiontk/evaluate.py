@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Iterable
 
-from visiontk.errors import DataError
+from visiontk.errors import DataError, RunError
 from visiontk.io import read_json, write_json
 from visiontk.run import RunDir
 
@@ -33,7 +34,10 @@ def numpy_batches(dataset) -> Iterable:
         yield images.numpy(), {k: v.numpy() for k, v in ann.items()}
 
 
-def evaluate_prepared(p, model, split: str, out_dir=None, predict_fn=None) -> dict:
+def evaluate_prepared(p, model, split: str, out_dir=None, predict_fn=None,
+                      folder: str | None = None) -> dict:
+    """The task's evaluation of `model` on `split`; its plots go to out_dir/`folder` (default
+    eval_<split>) when `out_dir` is given."""
     from visiontk.data.pipeline import build_dataset
 
     data = p.source.load(split)
@@ -41,15 +45,30 @@ def evaluate_prepared(p, model, split: str, out_dir=None, predict_fn=None) -> di
     fn = predict_fn or keras_predict_fn(model)
     split_dir = None
     if out_dir is not None:
-        split_dir = Path(out_dir) / f"eval_{split}"
+        split_dir = Path(out_dir) / (folder or f"eval_{split}")
         split_dir.mkdir(parents=True, exist_ok=True)
     return p.task.evaluate(fn, numpy_batches(ds), split_dir)
 
 
+OTHER_DATA = "other_data"      # metrics.json: evaluations with overrides (e.g. --data), by label
+
+
+def other_data_label(split: str, overrides) -> str:
+    """The metrics.json key under OTHER_DATA of an evaluation with overrides.
+
+    Example:
+        >>> other_data_label("val", ["data.params.path='/data/b'"])
+        "val data.params.path='/data/b'"
+    """
+    return " ".join([split, *overrides])
+
+
 def evaluate(run_dir: str | Path, split: str = "val", overrides: Iterable[str] = (),
              write: bool = True) -> dict:
-    """Evaluate a finished run on one split; merges the result into metrics.json (with the
-    overrides, when given, under `overrides`).
+    """Evaluate a finished run on one split; merges the result into metrics.json. Without overrides
+    it is the run's own figure for `split`; with overrides (other data, e.g. --data) it is stored
+    under metrics.json["other_data"][other_data_label(split, overrides)], with the overrides, and
+    the run's own validation / test figures stay as they are.
 
     Args:
         run_dir: a run directory left by `visiontk train`.
@@ -66,18 +85,40 @@ def evaluate(run_dir: str | Path, split: str = "val", overrides: Iterable[str] =
 
     overrides = list(overrides)       # read twice: the recipe, then the metrics entry
     run = RunDir(run_dir).require()
+    metrics = read_metrics(run) if write else {}        # a damaged file fails before the work
     recipe = load_recipe(run / "recipe.yaml", overrides)
     p = prepare(recipe, build=False)
     if split not in p.source.splits():
         raise DataError(f"data source '{recipe.data.source}' has no split '{split}'; it has: "
                         f"{', '.join(p.source.splits())}")
     model = load_keras_model(run / "model.keras")
-    result = evaluate_prepared(p, model, split, out_dir=run.path)
+    label = other_data_label(split, overrides)
+    # other data gets its own plots folder too: eval_<split>/ keeps the run's own
+    folder = f"eval_{split}" if not overrides else \
+        f"eval_{split}_" + hashlib.sha1(label.encode()).hexdigest()[:8]
+    result = evaluate_prepared(p, model, split, out_dir=run.path, folder=folder)
     if overrides:                     # e.g. --data: say which data these figures are from
-        result = {**result, "overrides": overrides}
+        result = {**result, "overrides": overrides, "plots": folder}
     if write:
-        metrics_path = run / "metrics.json"
-        metrics = read_json(metrics_path) if metrics_path.is_file() else {}
-        metrics[split] = result
-        write_json(metrics_path, metrics)
+        if overrides:
+            metrics.setdefault(OTHER_DATA, {})[label] = result
+        else:
+            metrics[split] = result
+        write_json(run / "metrics.json", metrics)
     return result
+
+
+def read_metrics(run: RunDir) -> dict:
+    """The run's metrics.json ({} when absent); a RunError naming it when it is damaged."""
+    path = run / "metrics.json"
+    if not path.is_file():
+        return {}
+    fix = ("move it away, then `visiontk evaluate` the run on its val (and test) split to write the "
+           "run's own figures again")
+    try:
+        metrics = read_json(path, fix)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    if not isinstance(metrics, dict):
+        raise RunError(f"{path} holds a JSON {type(metrics).__name__}, not the run's metrics; {fix}")
+    return metrics

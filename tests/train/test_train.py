@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_cli, write_recipe
-from visiontk.errors import RunError
 
 
-def test_train_evaluate_predict_and_refuse_overwrite(tiny_recipe, tmp_path):
+def test_train_evaluate_predict_then_a_new_run_beside_the_finished_one(tiny_recipe, tmp_path):
     import cv2
 
     from visiontk import evaluate, predict, train
@@ -40,9 +39,17 @@ def test_train_evaluate_predict_and_refuse_overwrite(tiny_recipe, tmp_path):
     assert (tmp_path / "preds" / "scene_pred.png").is_file()
     assert json.loads((tmp_path / "preds" / "predictions.json").read_text())[0]["label"] == rows[0]["label"]
 
-    with pytest.raises(RunError, match="finished run; pass --force"):
-        train(r, echo=lambda s: None)
-    assert train(r, force=True, echo=lambda s: None).metrics["train"]["epochs_run"] == 2
+    # the same recipe again: the finished run is kept, the new one goes beside it, said on one line
+    said, kept = [], (run / "metrics.json").read_bytes()
+    second = train(r, echo=said.append)
+    assert second.run_dir == tmp_path / "run-2" and (second.run_dir / "metrics.json").is_file()
+    assert said[0] == (f"visiontk: {run} holds a finished run (kept); training a new run in "
+                       f"{tmp_path / 'run-2'} (--force retrains in {run})")
+    assert (run / "metrics.json").read_bytes() == kept
+    assert "run-2" in (second.run_dir / "recipe.yaml").read_text()      # it records its own folder
+    forced = train(r, force=True, echo=lambda s: None)
+    assert forced.run_dir == run and forced.metrics["train"]["epochs_run"] == 2
+    assert not (tmp_path / "run-3").exists()
 
 
 def test_dry_run_prints_and_writes_nothing(tmp_path):

@@ -9,6 +9,7 @@ import traceback
 import click
 
 from visiontk.errors import VisionTKError
+from visiontk.io import write_problem
 from visiontk.runtime.errors import InputError
 
 STATE = {"debug": False}
@@ -73,8 +74,8 @@ def main(argv=None) -> None:
     load_commands()
     try:
         cli.main(args=argv, prog_name="visiontk", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):   # click turns Ctrl-C into Abort
+        click.echo(interrupted_line(argv), err=True)
         sys.exit(130)
     except click.exceptions.NoArgsIsHelpError as exc:     # `visiontk` / `visiontk arch` alone: help
         exc.show()
@@ -85,11 +86,31 @@ def main(argv=None) -> None:
         if STATE["debug"]:
             traceback.print_exc()                       # then the same line and exit code 2
         fail(str(exc).replace("\n", " "))
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except OSError as exc:           # a write that failed outside visiontk's own write points
+        if STATE["debug"] or write_problem(exc) is None:
+            unexpected(exc)
+        where = exc.filename or "a file (rerun with --debug to see which)"
+        fail(f"cannot access {where}: {write_problem(exc)}")
     except Exception as exc:  # a bug or an unexpected library error: still one line
-        if STATE["debug"]:
-            raise
-        msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        fail(f"{type(exc).__name__}: {msg} (rerun with --debug for the traceback)")
+        unexpected(exc)
+
+
+def unexpected(exc: Exception) -> "NoReturn":  # noqa: F821
+    """A bug or an unexpected library error: still one line (the traceback with --debug)."""
+    if STATE["debug"]:
+        raise exc
+    msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    fail(f"{type(exc).__name__}: {msg} (rerun with --debug for the traceback)")
+
+
+RESUMING = ("train", "launch")
+
+
+def interrupted_line(argv: list) -> str:
+    """What Ctrl-C leaves: a training resumes from its last saved epoch when the same command runs
+    again (its backup is written atomically at each epoch end); other commands start over."""
+    words = command_path(argv).split()[1:]
+    if words[:1] and words[0] in RESUMING and "--dry-run" not in argv:
+        return ("interrupted: rerun the same command to resume from the last saved epoch "
+                "(nothing finished is lost)")
+    return "interrupted: rerun the same command to start over"

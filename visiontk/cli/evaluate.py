@@ -19,7 +19,8 @@ def evaluate_cmd(run_dir, overrides, split, data_path):
     """Evaluate a finished run; prints the metrics and merges them into RUN_DIR/metrics.json.
 
     OVERRIDES change the run's recipe for this evaluation, e.g. data.params.path=/other/data
-    (what --data PATH does).
+    (what --data PATH does); such figures go under "other_data" in metrics.json (and their plots to
+    their own eval_SPLIT_* folder): the run's own val / test figures are kept.
 
     \b
     Example:
@@ -32,6 +33,12 @@ def evaluate_cmd(run_dir, overrides, split, data_path):
         overrides = (*overrides, data_path_override(run_dir, data_path))
     result = evaluate(run_dir, split, overrides)
     click.echo(json.dumps(result, indent=2))
+    if overrides:                     # stdout stays JSON; where it went, on stderr
+        from visiontk.evaluate import OTHER_DATA, other_data_label
+
+        click.echo(f"visiontk: stored in {run_dir}/metrics.json under {OTHER_DATA} "
+                   f"\"{other_data_label(split, overrides)}\" (the run's own figures are kept)",
+                   err=True)
 
 
 def data_path_override(run_dir, data_path: str) -> str:

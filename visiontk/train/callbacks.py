@@ -1,4 +1,5 @@
-"""Callbacks of a run: history CSV + curves.png, best/last weights, resumable backups."""
+"""Callbacks of a run: history CSV + curves.png, best/last weights, resumable backups, and the stop
+on a loss that is no longer finite."""
 
 from __future__ import annotations
 
@@ -13,7 +14,48 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from visiontk.io import atomic_path, read_json, write_json, write_text
+from visiontk.errors import RunError
+from visiontk.io import atomic_path, naming_path, read_json, write_json, write_text
+
+
+class TrainingDiverged(RunError):
+    """The training loss became NaN or infinite: the run stops and is not marked finished."""
+
+
+def check_finite_loss(logs, *, epoch: int, step: int, run_dir, learning_rate) -> None:
+    """Raise TrainingDiverged when `logs["loss"]` is NaN or infinite (Keras' TerminateOnNaN stops at
+    the epoch's end instead, after which the NaN weights would be saved and the run marked finished)."""
+    loss = (logs or {}).get("loss")
+    if loss is None:
+        return
+    value = float(np.asarray(loss))
+    if math.isfinite(value):
+        return
+    raise TrainingDiverged(
+        f"training diverged: the loss is {value} at epoch {epoch + 1}, step {step + 1}; stopped, and "
+        f"{run_dir} is not marked finished (no model.keras, no metrics.json). Lower "
+        f"train.optimizer.learning_rate (now {learning_rate:g}) or look for extreme values in the "
+        f"data, then train again (the changed recipe trains into a new folder; --force starts over "
+        f"in {run_dir})")
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops `model.fit` at the first training step whose loss is NaN or infinite, before any epoch
+    end could save its weights (check_finite_loss). Safe for Keras' asynchronous batch callbacks: an
+    error raised there surfaces at the next step or, at the latest, before the epoch-end callbacks."""
+
+    async_safe = True
+
+    def __init__(self, run_dir, learning_rate: float):
+        super().__init__()
+        self.run_dir, self.learning_rate, self.epoch = run_dir, learning_rate, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        check_finite_loss(logs, epoch=self.epoch, step=batch, run_dir=self.run_dir,
+                          learning_rate=self.learning_rate)
 
 
 class History(keras.callbacks.Callback):
@@ -221,6 +263,10 @@ class Backup(keras.callbacks.Callback):
         if not self.write:
             return
         folder = self.dir / f"epoch_{epoch + 1:04d}"
+        with naming_path(folder):
+            self._write(folder, epoch)
+
+    def _write(self, folder: Path, epoch: int) -> None:
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)

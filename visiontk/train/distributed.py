@@ -41,9 +41,13 @@ def check_jit_compile(p) -> None:
                           "train.jit_compile=false")
 
 
-def fit_distributed(p, callbacks: list, *, steps: int, initial_epoch: int, verbose: int) -> None:
-    """Train `p.model` (compiled under `p.strategy`) for the recipe's epochs with `callbacks`."""
+def fit_distributed(p, callbacks: list, *, steps: int, initial_epoch: int, verbose: int,
+                    run_dir=None) -> None:
+    """Train `p.model` (compiled under `p.strategy`) for the recipe's epochs with `callbacks`. A NaN or
+    infinite loss stops every worker at the same step (the loss is the cross-worker mean, the same
+    on all of them) with TrainingDiverged, before any epoch end saves its weights."""
     from visiontk.data.pipeline import build_dataset
+    from visiontk.train.callbacks import check_finite_loss
 
     strategy, model, r = p.strategy, p.model, p.recipe
     check_jit_compile(p)
@@ -80,6 +84,8 @@ def fit_distributed(p, callbacks: list, *, steps: int, initial_epoch: int, verbo
             n = min(per_call, steps - first)
             cb.on_train_batch_begin(first)
             logs = train_steps(train_iter, tf.constant(n))
+            check_finite_loss(logs, epoch=epoch, step=first + n - 1, run_dir=run_dir or r.output,
+                              learning_rate=r.train.optimizer.learning_rate)
             cb.on_train_batch_end(first + n - 1, logs)
         epoch_logs = {k: float(v) for k, v in logs.items()}
         if val_data is not None:

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from visiontk.io import atomic_path, write_json
-from visiontk.train.callbacks import Backup, BestLast, EpochTensorBoard, History
+from visiontk.train.callbacks import Backup, BestLast, EpochTensorBoard, History, StopOnNonFiniteLoss
 
 
 def direction(name: str) -> str:
@@ -157,16 +157,18 @@ def fit_and_finish(p, run, *, verbose: int, echo):
             from visiontk.train.distributed import fit_distributed
 
             fit_distributed(p, cbs.callbacks, steps=steps, initial_epoch=initial_epoch,
-                            verbose=verbose)
+                            verbose=verbose, run_dir=run.path)
         else:
             if r.train.steps_per_epoch:
                 train_ds = train_ds.repeat()
             # None when the task scores validation in its callbacks (no Keras val_loss)
             val_ds = (p.task.validation_dataset(p.val_data, r)
                       if p.val_data is not None else None)
+            # first: a NaN / inf loss stops the run before any epoch end saves its weights
+            guard = StopOnNonFiniteLoss(run.path, r.train.optimizer.learning_rate)
             p.model.fit(train_ds, validation_data=val_ds, epochs=r.train.epochs,
                         initial_epoch=initial_epoch, steps_per_epoch=steps,
-                        validation_steps=r.train.validation_steps, callbacks=cbs.callbacks,
+                        validation_steps=r.train.validation_steps, callbacks=[guard, *cbs.callbacks],
                         verbose=verbose, shuffle=False)
     fit_seconds = time.perf_counter() - t0
     if not writer:

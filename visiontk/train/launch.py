@@ -1,8 +1,11 @@
 """`visiontk launch`: N local worker processes on 127.0.0.1 with free ports and TF_CONFIG.
 
 Logs are streamed with a `[worker i]` prefix; when one worker fails (or is killed) the others are
-stopped and the launcher exits 2 naming it; otherwise it returns the chief's exit code. Rerunning the
-same launch resumes from the chief's last backup. Workers are stopped with SIGTERM (they unwind and
+stopped and the launcher exits 2 naming it (with the worker's own error line when it printed one);
+otherwise it returns the chief's exit code. The run folder is decided once, here, before any worker
+starts (`visiontk.run.place_run`: a finished run is kept and the job goes to the next free numbered
+folder), and passed to every worker as `output=`; rerunning the same launch resumes from the chief's
+last backup. Workers are stopped with SIGTERM (they unwind and
 remove their temporary folders, visiontk.train.loop.sigterm_unwinds), then SIGKILL after 10 s; each
 worker's TMPDIR is a folder of the launcher's, removed at the end even after a `kill -9`. SIGTERM to
 the launcher stops the workers as Ctrl-C does.
@@ -50,10 +53,28 @@ def _describe(code: int) -> str:
     return f"exit code {code}"
 
 
-def _stream(proc, prefix: str, echo: Callable[[str], None], lock: threading.Lock) -> None:
+def _stream(proc, prefix: str, echo: Callable[[str], None], lock: threading.Lock,
+            errors: dict) -> None:
     for line in proc.stdout:
         with lock:
             echo(f"{prefix} {line.rstrip()}")
+        if line.startswith("error: "):
+            errors[proc.pid] = line[len("error: "):].strip()    # the worker's own one-line error
+
+
+def place(recipe, overrides: Sequence[str], *, force: bool, echo: Callable[[str], None]) -> list:
+    """The overrides that put every worker in the same run folder, decided once before they start
+    (they would otherwise each pick a folder; a finished run goes to the next numbered one)."""
+    from visiontk.recipe import load_recipe
+    from visiontk.run import place_run
+
+    r = load_recipe(recipe, [*overrides, "distribute.strategy=multi_worker"])
+    where = place_run(r.output, r.to_yaml(), force=force)
+    if where.note:
+        echo(f"[launch] {where.note.removeprefix('visiontk: ')}")
+    if str(where.run.path) == str(r.output):
+        return list(overrides)
+    return [*overrides, f"output={str(where.run.path)!r}"]     # quoted: the value stays a string
 
 
 def launch(recipe: str, overrides: Sequence[str], workers: int, *, force: bool = False,
@@ -74,9 +95,10 @@ def _run(recipe, overrides, workers, *, force, echo, timeout, scratch) -> int:
     from visiontk.errors import RunError
     from visiontk.train.loop import Terminated
 
+    overrides = place(recipe, overrides, force=force, echo=echo)
     ports = free_ports(workers)
     lock = threading.Lock()
-    procs, threads = [], []
+    procs, threads, errors = [], [], {}
     args = ["train", str(recipe), *overrides, "distribute.strategy=multi_worker"]
     if force:
         args.append("--force")
@@ -86,8 +108,8 @@ def _run(recipe, overrides, workers, *, force, echo, timeout, scratch) -> int:
         for i in range(workers):
             procs.append(_start_worker(args, tf_config(ports, i), os.path.join(scratch, f"worker{i}")))
             echo(f"[launch] worker {i} pid {procs[-1].pid}")
-            threads.append(threading.Thread(target=_stream, args=(procs[-1], f"[worker {i}]", echo, lock),
-                                            daemon=True))
+            threads.append(threading.Thread(target=_stream, daemon=True,
+                                            args=(procs[-1], f"[worker {i}]", echo, lock, errors)))
             threads[-1].start()
         failed = _wait(procs, timeout)
     except KeyboardInterrupt:
@@ -106,6 +128,9 @@ def _run(recipe, overrides, workers, *, force, echo, timeout, scratch) -> int:
         raise RunError(f"launch: workers did not finish within {timeout:.0f} s; stopped all of them")
     if index == -2:
         raise RunError(f"launch: {code}; stopped all workers (rerun the same command to resume)")
+    said = errors.get(procs[index].pid)
+    if said is not None:               # the worker's own reason (a bad recipe, a diverged loss, ...)
+        raise RunError(f"launch: worker {index} failed: {said} (stopped the other workers)")
     raise RunError(f"launch: worker {index} failed ({_describe(code)}); stopped the other workers. "
                    f"Rerun the same command to resume from the last saved epoch")
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from visiontk.errors import RecipeError
-from visiontk.run import RunDir, make_meta
+from visiontk.io import naming_path
+from visiontk.run import RunDir, make_meta, place_run
 
 
 @dataclass
@@ -169,9 +170,14 @@ def _train(recipe, *, force: bool, echo: Callable[[str], None]) -> TrainResult:
     from visiontk.train.cluster import cluster_from_env
     from visiontk.train.fit import fit_and_finish
 
-    run = RunDir(recipe.output)
+    # where this training goes (a finished run is kept: the next free numbered folder); decided
+    # before `prepare`, whose strategy waits for every worker, so all workers see the same folders
+    place = place_run(recipe.output, recipe.to_yaml(), force=force)
+    if place.note:
+        echo(place.note)
+    run, mode = place.run, place.mode
+    recipe = recipe.model_copy(update={"output": str(run.path)})    # the run records its own folder
     recipe_yaml = recipe.to_yaml()
-    mode = run.check_new_or_resumable(recipe_yaml, force)
     p = prepare(recipe)
     p.extra["fresh"] = mode != "resume"
     p.train_data = p.source.load("train")
@@ -192,10 +198,12 @@ def _train(recipe, *, force: bool, echo: Callable[[str], None]) -> TrainResult:
             return fit_and_finish(p, run, verbose=0, echo=echo)
         finally:
             shutil.rmtree(worker_dir.path, ignore_errors=True)
-    if mode == "restart":
-        run.reset()
-    run.write_recipe(recipe_yaml)
-    run.write_meta(make_meta(recipe, p.task, p.task.info.class_names))
-    if "finetune" in p.extra:
-        p.extra["finetune"].start(run, echo)       # init_report.json + summary lines
-    return fit_and_finish(p, run, verbose=1 if interactive() else 2, echo=echo)
+    with naming_path(run.path, then="; then rerun the same command to resume from the last saved "
+                                    "epoch"):
+        if mode == "restart":
+            run.reset()
+        run.write_meta(make_meta(recipe, p.task, p.task.info.class_names))   # first: marks the run
+        run.write_recipe(recipe_yaml)
+        if "finetune" in p.extra:
+            p.extra["finetune"].start(run, echo)       # init_report.json + summary lines
+        return fit_and_finish(p, run, verbose=1 if interactive() else 2, echo=echo)
