@@ -4,6 +4,7 @@ files lose no frame, and a stream that dies mid-way ends with an error and a pla
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,8 +98,39 @@ def test_headless_auto_falls_back_to_saving(monkeypatch, tmp_path):
     messages = []
     res = run_demo(SlowModel(0.0), ArraySource(scene_frames(4), name="clip"), show=None,
                    echo=messages.append)
-    assert res.exit_code == 0 and res.saved == "clip_demo.mp4"
-    assert "no GUI" in messages[0] and len(read_video(tmp_path / "clip_demo.mp4")[0]) == 4
+    saved = Path("runs") / "demo" / "clip_demo.mp4"       # not a file: under runs/demo/
+    assert res.exit_code == 0 and res.saved == str(saved)
+    assert "no GUI" in messages[0] and f"writing {saved}" in messages[0]
+    assert len(read_video(tmp_path / saved)[0]) == 4 and sorted(tmp_path.iterdir()) == [tmp_path / "runs"]
+
+
+def test_headless_default_video_goes_beside_the_source_under_a_free_name(monkeypatch, tmp_path):
+    """Without --save the video goes beside the source file, never into the working directory, and
+    never over an existing file (clip_demo.mp4 taken: clip_demo-2.mp4)."""
+    from tests.demo.videos import write_video
+    from visiontk.infer import video
+
+    monkeypatch.setattr(video, "gui_available", lambda: False)
+    cwd, data = tmp_path / "cwd", tmp_path / "data"
+    cwd.mkdir(), data.mkdir()
+    monkeypatch.chdir(cwd)
+    write_video(data / "clip.avi", n=3)
+    (data / "clip_demo.mp4").write_bytes(b"mine")
+    messages = []
+    res = run_demo(SlowModel(0.0), str(data / "clip.avi"), show=None, echo=messages.append)
+    assert res.exit_code == 0 and res.saved == str(data / "clip_demo-2.mp4")
+    assert str(data / "clip_demo-2.mp4") in messages[0] and len(read_video(res.saved)[0]) == 3
+    assert (data / "clip_demo.mp4").read_bytes() == b"mine" and not list(cwd.iterdir())
+
+
+def test_bad_save_extension_is_refused_before_anything_is_said_or_written(tmp_path):
+    from visiontk.runtime.errors import InputError
+
+    messages = []
+    with pytest.raises(InputError, match="unknown video extension"):
+        run_demo(SlowModel(0.0), ArraySource(scene_frames(2)), show=None, save=tmp_path / "x.xyz",
+                 echo=messages.append)
+    assert messages == [] and not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("key, quits", [(27, True), (ord("q"), True), (0x100000 | 27, True),

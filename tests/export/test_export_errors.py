@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -44,19 +45,53 @@ def test_unsupported_opset(tmp_path, tmp_path_factory, opset):
     assert not (tmp_path / "out").exists()
 
 
-def test_existing_export_needs_force(tmp_path, tmp_path_factory):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
+def test_existing_export_needs_force_and_only_an_export_is_replaced(tmp_path, tmp_path_factory):
+    """Without --force an export is kept; with it, replaced. A folder visiontk did not write is
+    refused with or without --force (and not suggested --force), and stays as it was."""
     run = trained_run(HEAD, tmp_path_factory)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    for force in ([], ["--force"]):
+        res = run_cli("export", run, "--out", mine, "--format", "onnx", *force)
+        _one_error_line(res, "refusing to replace", "is not a visiontk export")
+        assert "--force" not in res.stderr and [p.name for p in mine.iterdir()] == ["keep.txt"]
+    out = tmp_path / "out"
     res = run_cli("export", run, "--out", out, "--format", "onnx")
-    _one_error_line(res, "already exists", "--force")
-    assert (out / "keep.txt").read_text() == "mine"
+    assert res.returncode == 0, res.stderr
+    (out / "earlier.txt").write_text("from the first export")
+    res = run_cli("export", run, "--out", out, "--format", "onnx")
+    _one_error_line(res, "holds an export already", "--force")
+    assert (out / "earlier.txt").is_file()
     res = run_cli("export", run, "--out", out, "--format", "onnx", "--force")
     assert res.returncode == 0, res.stderr
-    assert "exported" in res.stdout and not (out / "keep.txt").exists()
-    assert (out / "model.onnx").is_file() and not (out / "model.tflite").exists()
+    assert "exported" in res.stdout and not (out / "earlier.txt").exists()
+    assert (out / "model.onnx").is_file()
     assert json.loads((out / "metadata.json").read_text())["files"] == {"onnx": "model.onnx"}
+
+
+def test_stale_temporaries_of_killed_exports_are_removed(tmp_path, tmp_path_factory):
+    """`.NAME.exporting-PID` folders of a process that is gone are removed; one of a live process,
+    and anything named otherwise, stay."""
+    import subprocess
+    import sys
+
+    from visiontk.export import export_run
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f".out.exporting-{gone}"
+    live = tmp_path / f".other.exporting-{os.getppid()}"
+    lookalike = tmp_path / f".out.exporting-{gone}x"
+    for folder in (stale, live, lookalike):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"half")
+    said = []
+    export_run(trained_run(HEAD, tmp_path_factory), formats=["onnx"], out=tmp_path / "out",
+               echo=said.append)
+    assert not stale.exists() and live.is_dir() and lookalike.is_dir()
+    assert any(str(stale) in line and "interrupted" in line for line in said)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, lookalike.name, "out"])
 
 
 def test_export_that_does_not_verify_is_set_aside(tmp_path, tmp_path_factory):

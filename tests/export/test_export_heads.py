@@ -177,7 +177,8 @@ def test_onnx_predict_on_a_video_without_tensorflow(tmp_path_factory, tmp_path):
                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert alone.returncode == 0, alone.stderr
     rows = [json.loads(line) for line in alone.stdout.splitlines()]
-    assert [(r.pop("source"), r.pop("frame")) for r in rows] == [(str(src), i) for i in range(7)]
+    # the same keys as `visiontk predict` on a video: "video" and "frame"
+    assert [(r.pop("video"), r.pop("frame")) for r in rows] == [(str(src), i) for i in range(7)]
     predictor = Predictor(out, "onnx")
     assert rows == [predictor.predict([f])[0].to_dict() for f in frames]
     drawn, _ = read_video(saved)

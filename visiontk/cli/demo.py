@@ -28,8 +28,10 @@ def demo_cmd(path, source, backend, show, save, max_frames, fps_cap, gallery):
     """Run a model (run or export folder PATH) live on a camera, a video or a folder, with overlays.
 
     q or Esc quits the window. Without a GUI (opencv-python-headless, no display) the annotated video
-    is written instead (to --save, else <source>_demo.mp4). Exit code 0 at the end of the stream,
-    2 when the camera cannot be opened, the stream drops or a frame cannot be read.
+    is written instead (to --save, else <source>_demo.mp4 beside a video file or folder, or
+    runs/demo/camera-N_demo.mp4; never over an existing file) and the path is said. Exit code 0 at
+    the end of the stream, 2 when the camera cannot be opened, the stream drops or a frame cannot be
+    read.
 
     \b
     Examples:
@@ -39,8 +41,11 @@ def demo_cmd(path, source, backend, show, save, max_frames, fps_cap, gallery):
     """
     from visiontk.infer.predictor import Predictor
     from visiontk.infer.video import run_demo
+    from visiontk.runtime.opencv_io import check_save_path
     from visiontk.runtime.errors import InputError
 
+    if save is not None:
+        check_save_path(save)                     # before the model loads
     predictor = with_gallery(path, backend, gallery) if gallery else Predictor(path, backend)
     result = run_demo(predictor, source, show=show, save=save, max_frames=max_frames,
                       fps_cap=fps_cap, echo=lambda m: click.echo(m, err=True))
@@ -57,8 +62,8 @@ def with_gallery(path, backend: str, gallery):
     from visiontk.runtime.metric import load_gallery
     from visiontk.runtime.metric import with_gallery as attach
 
+    g = load_gallery(gallery)                     # before the model loads: refuse early
     embedder = Embedder(path, backend)
-    g = load_gallery(gallery)
     embedder.check_gallery(g, gallery)
     predictor = embedder.predictor
     predictor.meta = attach(predictor.meta, g, embedder.threshold())

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -46,12 +47,39 @@ def parse_formats(formats: str | Iterable[str]) -> list[str]:
     return [f for f in FORMATS if f in names]
 
 
+EXPORT = "a visiontk export"
+
+
+def is_export(folder: Path) -> bool:
+    """True for a folder `visiontk export` wrote: its metadata.json names the files, the runtime and
+    the versions that wrote it (what --force may replace)."""
+    import json
+
+    try:
+        meta = json.loads((Path(folder) / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and {"files", "runtime", "versions"} <= set(meta) and \
+        isinstance(meta["versions"], dict) and "visiontk" in meta["versions"]
+
+
+def _out_path(out) -> Path:
+    if not str(out).strip():           # Path("") would be the working directory
+        raise ExportError("--out is empty; name the export folder (default export/<run name>)")
+    return Path(out)
+
+
 def _check_target(out: Path, force: bool) -> None:
+    """Refuse an --out that is empty, protected (working directory, its parents, home, /), a link,
+    a file, or a folder that is not an export; an export needs --force."""
+    from visiontk.owned import check_replaceable
+
+    hint = "choose another --out folder"
+    check_replaceable(out, what=EXPORT, is_ours=is_export, error=ExportError, hint=hint)
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} is a file; choose a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise ExportError(f"{out} already exists; pass --force to replace it or choose another "
-                          f"--out folder")
+        raise ExportError(f"{out} holds an export already; pass --force to replace it or {hint}")
 
 
 def export_run(run_dir, formats="all", opset: int = 17, out=None, force: bool = False,
@@ -79,11 +107,14 @@ def export_run(run_dir, formats="all", opset: int = 17, out=None, force: bool = 
     check_opset(opset)
     if not tolerance > 0:
         raise ExportError(f"--tolerance must be > 0, got {tolerance}")
+    target = _out_path(out) if out is not None else None
     run = RunDir(run_dir).require()
     suffix = "_encoder" if encoder else ""
-    target = Path(out) if out is not None else Path("export") / (run.path.resolve().name + suffix)
+    target = target or Path("export") / (run.path.resolve().name + suffix)
     _check_target(target, force)
-    meta = run.meta()
+    from visiontk.infer.predictor import load_meta
+
+    meta = load_meta(run / "meta.json")
 
     from visiontk.export.verify import verification_batch
     from visiontk.train.model import load_keras_model
@@ -115,7 +146,7 @@ def export_model(model, meta: dict, out, *, formats=FORMATS, opset: int = 17, fo
     from visiontk.io import write_json
     from visiontk.registries import TASKS, populate
 
-    out = Path(out)
+    out = _out_path(out)
     fmts = parse_formats(formats)
     check_opset(opset)
     _check_target(out, force)
@@ -124,6 +155,8 @@ def export_model(model, meta: dict, out, *, formats=FORMATS, opset: int = 17, fo
     if batch is None:
         batch, inputs = verification_batch(None, meta)
     out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_temporaries(out.parent):
+        echo(f"visiontk: removed {stale} (left by an export that was interrupted)")
     tmp = out.parent / f".{out.name}.exporting-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -148,19 +181,65 @@ def export_model(model, meta: dict, out, *, formats=FORMATS, opset: int = 17, fo
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if not parity["passed"]:
-        failed = out.parent / f"{out.name}.failed"
-        shutil.rmtree(failed, ignore_errors=True)
-        os.replace(tmp, failed)
+        failed = _set_aside(tmp, out)
         raise ExportError(f"export did not verify (tolerance {tolerance}): "
                           f"{failure_summary(parity)}; files left in {failed} (see parity.json)")
     if out.exists():
-        shutil.rmtree(out)
+        from visiontk.owned import remove_replaceable
+
+        remove_replaceable(out, what=EXPORT, is_ours=is_export, error=ExportError)
     os.replace(tmp, out)
     worst = ", ".join(f"{f} {parity['formats'][f]['max_abs']:.1e}" for f in fmts)
     echo(f"visiontk: exported {source_run or 'model'} -> {out}: "
          + ", ".join(f"{FILES[f]} ({seconds[f]:.1f} s)" for f in fmts)
          + f"; max |diff| vs Keras on {len(batch)} images: {worst}; decoded predictions identical")
     return ExportResult(out, parity, metadata, seconds)
+
+
+TEMPORARY = re.compile(r"\.(.+)\.exporting-(\d+)")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:            # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove `.NAME.exporting-PID` folders whose export process is gone (killed mid-export); never
+    one of a live process, never anything named otherwise. Returns what was removed."""
+    removed = []
+    for p in sorted(Path(folder).iterdir()):
+        match = TEMPORARY.fullmatch(p.name)
+        if not match or p.is_symlink() or not p.is_dir():
+            continue
+        pid = int(match.group(2))
+        if pid == os.getpid() or _process_alive(pid):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
+
+
+def _set_aside(tmp: Path, out: Path) -> Path:
+    """Move an export that did not verify to NAME.failed (replacing only an earlier failed export,
+    else NAME.failed-2, -3, ...)."""
+    from visiontk.owned import check_replaceable
+
+    for n in range(1, 1000):
+        failed = out.parent / (f"{out.name}.failed" + (f"-{n}" if n > 1 else ""))
+        try:
+            check_replaceable(failed, what=EXPORT, is_ours=is_export, error=ExportError)
+        except ExportError:
+            continue
+        shutil.rmtree(failed, ignore_errors=True)
+        os.replace(tmp, failed)
+        return failed
+    raise ExportError(f"no free folder name {out.name}.failed-N beside {out}")
 
 
 def _keras_reference(serving, batch) -> dict:

@@ -95,4 +95,5 @@ def load_onnx(path: Path) -> Callable:
         out = session.run(names, {input_name: np.ascontiguousarray(batch, np.float32)})
         return dict(zip(names, out))
 
+    run.input_dims = tuple(session.get_inputs()[0].shape[1:])     # str for dynamic dimensions
     return run

@@ -55,4 +55,5 @@ def load_tflite(path: Path) -> Callable:
         return {k: np.array(v) for k, v in out.items()}
 
     run.keep_alive = interpreter
+    run.input_dims = tuple(int(d) for d in interpreter.get_input_details()[0]["shape_signature"][1:])
     return run

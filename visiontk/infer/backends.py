@@ -21,16 +21,25 @@ def keras_backend(folder: Path, meta: dict) -> Callable:
     from visiontk.evaluate import keras_predict_fn
     from visiontk.train.model import load_keras_model
 
-    return keras_predict_fn(load_keras_model(Path(folder) / "model.keras"))
+    path = Path(folder) / "model.keras"
+    model = load_keras_model(path)
+    predict = keras_predict_fn(model)
+    shape = model.input_shape
+    if isinstance(shape, tuple):                    # one input: checked against meta.json
+        predict.input_dims, predict.model_file = shape[1:], path
+    return predict
 
 
-def _structured(run: Callable, meta: dict) -> Callable:
+def _structured(run: Callable, meta: dict, path: Path) -> Callable:
     from visiontk.runtime.outputs import restructure
 
     def predict(batch):
         return restructure(run(batch), meta)
 
     predict.raw = run
+    predict.model_file = path
+    if getattr(run, "input_dims", None) is not None:
+        predict.input_dims = run.input_dims
     return predict
 
 
@@ -38,30 +47,34 @@ def _load(kind: str, loader: Callable, path: Path) -> Callable:
     try:
         return loader(path)
     except Exception as exc:
-        raise ModelError(f"cannot load the {kind} model {path}: {type(exc).__name__}: "
-                         f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''} "
-                         f"(re-export the run with `visiontk export`)") from None
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise ModelError(f"cannot load the {kind} model {path}: the file is truncated, damaged or "
+                         f"not a valid {kind} model file ({type(exc).__name__}: {detail}); "
+                         f"re-export the run with `visiontk export RUN_DIR --force`") from None
 
 
 @BACKENDS.register("saved_model", files=("saved_model/saved_model.pb", "metadata.json"))
 def saved_model_backend(folder: Path, meta: dict) -> Callable:
     from visiontk.export.saved_model import load_saved_model
 
-    return _structured(_load("SavedModel", load_saved_model, Path(folder) / "saved_model"), meta)
+    path = Path(folder) / "saved_model"
+    return _structured(_load("SavedModel", load_saved_model, path), meta, path)
 
 
 @BACKENDS.register("onnx", files=("model.onnx", "metadata.json"))
 def onnx_backend(folder: Path, meta: dict) -> Callable:
     from visiontk.export.onnx import load_onnx
 
-    return _structured(_load("ONNX", load_onnx, Path(folder) / "model.onnx"), meta)
+    path = Path(folder) / "model.onnx"
+    return _structured(_load("ONNX", load_onnx, path), meta, path)
 
 
 @BACKENDS.register("tflite", files=("model.tflite", "metadata.json"))
 def tflite_backend(folder: Path, meta: dict) -> Callable:
     from visiontk.export.tflite import load_tflite
 
-    return _structured(_load("TFLite", load_tflite, Path(folder) / "model.tflite"), meta)
+    path = Path(folder) / "model.tflite"
+    return _structured(_load("TFLite", load_tflite, path), meta, path)
 
 
 def available(folder: Path) -> list[str]:

@@ -18,6 +18,8 @@ import numpy as np
 
 from visiontk.errors import ModelError, RunError
 from visiontk.io import atomic_path, read_json
+from visiontk.owned import check_replaceable
+from visiontk.runtime.errors import InputError
 from visiontk.runtime.metric import embedding_output, identify, load_gallery, pair_distances
 
 PROBE_TOLERANCE = 1e-3
@@ -70,6 +72,12 @@ class Embedder:
         return self.embed_frames(frames)
 
     def check_gallery(self, gallery: dict, path) -> None:
+        """Refuse a gallery of embeddings of another width or made with another model."""
+        width, model_width = np.shape(gallery["embeddings"])[1], self.probe.shape[1]
+        if width != model_width:
+            raise ModelError(f"gallery {path} holds {width}-wide embeddings but the model {self.path} "
+                             f"gives {model_width}-wide ones: it was made with another model; enroll "
+                             f"the images again with this model into a new gallery file")
         probe = np.asarray(gallery["probe"])
         same = probe.shape == self.probe.shape and \
             float(np.abs(probe - self.probe).max()) <= PROBE_TOLERANCE
@@ -117,10 +125,10 @@ def enroll(run_dir, gallery_path, name: str, images, backend: str = "auto") -> d
     """
     if not str(name).strip():
         raise RunError("--name must not be empty")
+    g = existing_gallery(gallery_path)             # before the model loads: refuse early
     embedder = Embedder(run_dir, backend)
     names, embs = [], np.zeros((0, embedder.probe.shape[1]), np.float32)
-    if Path(gallery_path).exists():
-        g = load_gallery(gallery_path)
+    if g is not None:
         embedder.check_gallery(g, gallery_path)
         names, embs = list(g["names"]), np.asarray(g["embeddings"], np.float32)
     new = embedder.embed_files(images)
@@ -130,6 +138,23 @@ def enroll(run_dir, gallery_path, name: str, images, backend: str = "auto") -> d
             "images": len(names), "identities": len(set(names))}
 
 
+def existing_gallery(path) -> dict | None:
+    """The gallery `enroll` adds to (None when it is still to be created); refuses a path that is
+    not a visiontk gallery (`enroll` replaces only a file visiontk wrote) with the reason."""
+    if not str(path).strip():
+        raise RunError("--gallery is empty; name the npz file enroll writes (e.g. people.npz)")
+    check_replaceable(path, what="a visiontk gallery", is_ours=lambda p: p.is_file(),
+                      error=RunError, hint="--gallery names the npz file enroll writes")
+    if Path(path).is_dir():
+        raise RunError(f"--gallery {path} is a folder; name the npz file enroll writes")
+    if not Path(path).exists():
+        return None
+    try:
+        return load_gallery(path)
+    except InputError as exc:
+        raise RunError(f"{exc}; `enroll` replaces only a gallery visiontk wrote") from None
+
+
 def identify_files(run_dir, gallery_path, images, *, threshold=None, backend="auto") -> list[dict]:
     """Nearest enrolled identity of every image, or "unknown" past the threshold.
 
@@ -137,8 +162,8 @@ def identify_files(run_dir, gallery_path, images, *, threshold=None, backend="au
         >>> identify_files("runs/faces", "people.npz", ["who.jpg"])        # doctest: +SKIP
         [{'image': 'who.jpg', 'identity': 'ann', 'distance': 0.41, 'nearest': 'ann', ...}]
     """
+    g = load_gallery(gallery_path)                 # before the model loads: refuse early
     embedder = Embedder(run_dir, backend)
-    g = load_gallery(gallery_path)
     embedder.check_gallery(g, gallery_path)
     t = embedder.threshold(threshold)
     found = identify(embedder.embed_files(images), g["embeddings"], g["names"],

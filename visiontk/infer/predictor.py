@@ -8,16 +8,27 @@ from pathlib import Path
 import numpy as np
 
 from visiontk.errors import ModelError, RunError
+from visiontk.runtime.errors import InputError
+from visiontk.runtime.meta import check_input_shape
+from visiontk.runtime.meta import read_meta as read_checked
 from visiontk.runtime.preprocess import preprocess
-from visiontk.io import read_json
 
 
-def read_meta(folder: Path) -> dict:
+def meta_path(folder: Path) -> Path:
+    """An export's metadata.json, else a run's meta.json."""
     for name in ("metadata.json", "meta.json"):
         if (folder / name).is_file():
-            return read_json(folder / name)
+            return folder / name
     raise RunError(f"{folder} is neither a run directory (meta.json) nor an export "
                    f"(metadata.json)")
+
+
+def load_meta(path: Path) -> dict:
+    """The checked content of a meta.json / metadata.json (a RunError naming the file and field)."""
+    try:
+        return read_checked(path)
+    except InputError as exc:
+        raise RunError(str(exc)) from None
 
 
 class Predictor:
@@ -41,7 +52,8 @@ class Predictor:
         if not folder.is_dir():
             raise RunError(f"run or export directory not found: {folder}")
         self.folder = folder
-        self.meta = read_meta(folder)
+        self.meta_file = meta_path(folder)
+        self.meta = load_meta(self.meta_file)
         here = available(folder)
         if backend == "auto":
             backend = next((b for b in ("onnx", "keras", "saved_model", "tflite") if b in here), None)
@@ -52,10 +64,20 @@ class Predictor:
         if backend not in here:
             raise ModelError(f"backend '{backend}' needs {', '.join(entry.meta.get('files', ()))} in "
                              f"{folder}; available here: {', '.join(here) or 'none'}")
+        populate()
+        if self.meta["task"] not in TASKS.names():
+            raise RunError(f"{self.meta_file}: task '{self.meta['task']}' is not one visiontk "
+                           f"knows ({', '.join(TASKS.names())}); the file was edited or written by "
+                           f"another version of visiontk")
+        self.task = TASKS.get(self.meta["task"])
         self.backend = backend
         self._fn = entry.obj(folder, self.meta)
-        populate()
-        self.task = TASKS.get(self.meta["task"])
+        dims = getattr(self._fn, "input_dims", None)     # the model file's own input size
+        if dims is not None:
+            try:
+                check_input_shape(dims, self.meta, self._fn.model_file, self.meta_file)
+            except InputError as exc:
+                raise ModelError(str(exc)) from None
         self.last_latency = 0.0
 
     def raw(self, batch: np.ndarray):
@@ -91,6 +113,9 @@ def predict_files(path, images, *, backend="auto", out_dir=None, batch_size=16) 
     from visiontk.infer.progress import progress
     from visiontk.io import atomic_path, write_json
 
+    if out_dir is not None and (not str(out_dir).strip() or Path(out_dir).exists()
+                                and not Path(out_dir).is_dir()):
+        raise RunError(f"--out {str(out_dir)!r}: name a folder for the annotated images")
     paths = [Path(p) for p in images]
     videos = [f for f in paths if f.suffix.lower() in VIDEO_SUFFIXES]
     files = [f for f in paths if f not in videos]

@@ -7,31 +7,16 @@ read completely (every frame is processed and saved).
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from visiontk.runtime.errors import InputError
+from visiontk.runtime.opencv_io import quiet_opencv
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 DEFAULT_FPS = 30.0
-
-
-@contextlib.contextmanager
-def quiet_opencv():
-    """Silence OpenCV's own WARN lines (e.g. v4l2 on a missing camera): our error says it once."""
-    logging = getattr(getattr(cv2, "utils", None), "logging", None)
-    if logging is None:
-        yield
-        return
-    old = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(old)
 
 
 class FrameSource:

@@ -31,11 +31,11 @@ import cv2
 import numpy as np
 
 from visiontk.infer.progress import counting
-from visiontk.infer.sources import FrameSource, open_source, quiet_opencv
+from visiontk.infer.sources import FrameSource, open_source
 from visiontk.runtime.draw import label
 from visiontk.runtime.errors import InputError
+from visiontk.runtime.opencv_io import FOURCC, check_save_path, quiet_opencv
 
-FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 READ_RETRIES = 5          # consecutive failed reads of a live source before it counts as dropped
 WINDOW = "visiontk demo"
 
@@ -171,12 +171,8 @@ class Writer(threading.Thread):
     def __init__(self, path: Path, fps: float, size: tuple[int, int]):
         super().__init__(daemon=True, name="visiontk-writer")
         path = Path(path)
-        if path.parent and not path.parent.exists():
-            raise InputError(f"--save {path}: folder {path.parent} does not exist")
-        fourcc = FOURCC.get(path.suffix.lower())
-        if fourcc is None:
-            raise InputError(f"--save {path}: unknown video extension; use one of "
-                             f"{', '.join(sorted(FOURCC))}")
+        check_save_path(path)
+        fourcc = FOURCC[path.suffix.lower()]
         with quiet_opencv():
             self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), size)
         if not self.writer.isOpened():
@@ -204,6 +200,24 @@ class Writer(threading.Thread):
         self.queue.put(None)
         self.join()
         self.writer.release()
+
+
+def default_save(src: FrameSource) -> Path:
+    """Where the annotated video goes without --save: beside a video file or folder of images
+    (<name>_demo.mp4), under runs/demo/ for a camera or stream; a free name, never an existing file."""
+    source = Path(src.name)
+    if src.live or not source.exists():
+        folder = Path("runs") / "demo"
+        stem = src.name.replace(" ", "-") if src.name.startswith("camera ") else \
+            ("stream" if src.live else source.stem)
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        folder, stem = source.parent, source.name if source.is_dir() else source.stem
+    target = folder / f"{stem}_demo.mp4"
+    n = 2
+    while target.exists():
+        target, n = folder / f"{stem}_demo-{n}.mp4", n + 1
+    return target
 
 
 def _total(src: FrameSource, max_frames: int) -> Optional[int]:
@@ -241,6 +255,8 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
         >>> res.exit_code, res.frames  # doctest: +SKIP
         (0, 120)
     """
+    if save is not None:
+        check_save_path(save)                     # refused before anything is opened or said
     src = open_source(source, fps=fps_cap or None)
     if show is None or show:
         gui = gui_available()
@@ -250,7 +266,7 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
                              "`pip install visiontk[gui]` on a desktop) ; use --no-show --save out.mp4")
         if not gui:
             if save is None:
-                save = f"{Path(src.name).stem if not src.live else 'camera'}_demo.mp4"
+                save = default_save(src)
             echo(f"demo: no GUI here (headless OpenCV or no display): writing {save} instead of "
                  f"showing a window")
         show = gui

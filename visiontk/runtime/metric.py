@@ -7,6 +7,7 @@ A gallery can ride along in the metadata: `with_gallery(meta, gallery, threshold
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -18,6 +19,8 @@ from .predictions import Prediction
 
 UNKNOWN = "unknown"
 GALLERY_KEYS = ("names", "embeddings", "fingerprint", "probe", "distance")
+DISTANCES = ("euclidean", "squared", "cosine")
+REBUILD = "enroll the images again into a new gallery file (visiontk enroll RUN_DIR --gallery NEW.npz)"
 
 
 def embedding_output(outputs) -> np.ndarray:
@@ -60,6 +63,10 @@ def identify(embeddings, gallery_embeddings, gallery_names, *, distance: str = "
     names = [str(n) for n in gallery_names]
     if not names:
         raise InputError("the gallery is empty: enroll at least one image first")
+    width, gallery_width = np.shape(embeddings)[-1], np.shape(gallery_embeddings)[-1]
+    if width != gallery_width:
+        raise InputError(f"the gallery holds {gallery_width}-wide embeddings but the model gives "
+                         f"{width}: it was made with another model; {REBUILD}")
     d = pair_distances(embeddings, gallery_embeddings, distance)
     best = np.argmin(d, axis=1)
     out = []
@@ -71,7 +78,8 @@ def identify(embeddings, gallery_embeddings, gallery_names, *, distance: str = "
 
 
 def load_gallery(path) -> dict:
-    """A gallery npz (names, embeddings, fingerprint, probe, distance), read without pickle."""
+    """A gallery npz (names, embeddings, fingerprint, probe, distance), read without pickle; an
+    InputError naming the file (and the entry) when it is not one."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"gallery not found: {p} (create it with `visiontk enroll`)")
@@ -79,11 +87,50 @@ def load_gallery(path) -> dict:
         with np.load(p, allow_pickle=False) as z:
             missing = [k for k in GALLERY_KEYS if k not in z.files]
             if missing:
-                raise InputError(f"{p} is not a visiontk gallery (missing {', '.join(missing)})")
+                raise InputError(f"{p} is not a visiontk gallery (missing {', '.join(missing)}); "
+                                 f"{REBUILD}")
             g = {k: z[k] for k in GALLERY_KEYS}
-    except (ValueError, OSError) as exc:
-        raise InputError(f"{p}: not a readable gallery npz ({exc})") from None
-    g["names"] = [str(n) for n in g["names"]]
+    except InputError:
+        raise
+    except Exception as exc:   # BadZipFile, EOFError, ValueError (pickled data), TypeError (.npy)...
+        raise InputError(f"{p}: not a readable gallery npz ({_npz_problem(p, exc)}); {REBUILD}") \
+            from None
+    return _checked_gallery(g, p)
+
+
+def _npz_problem(p: Path, exc: Exception) -> str:
+    """Why np.load failed, in words (a zip cut short says so instead of `BadZipFile`)."""
+    with open(p, "rb") as f:
+        head = f.read(4)
+    if not head:
+        return "the file is empty"
+    if head == b"PK\x03\x04" and not zipfile.is_zipfile(p):
+        return "truncated or damaged: the zip archive has no end"
+    if head != b"PK\x03\x04":
+        return "not an npz (zip) file"
+    if isinstance(exc, ValueError) and "pickle" in str(exc):
+        return "an entry holds pickled Python objects, which visiontk never loads"
+    return f"damaged: {type(exc).__name__}: {str(exc).strip()[:120]}"
+
+
+def _checked_gallery(g: dict, p: Path) -> dict:
+    """Entries with the types identification needs, or an InputError naming the entry."""
+    def bad(entry: str, what: str) -> InputError:
+        return InputError(f"{p}: entry '{entry}' {what}; {REBUILD}")
+
+    names, emb, probe = g["names"], g["embeddings"], g["probe"]
+    if names.ndim != 1 or names.dtype.kind not in "US":
+        raise bad("names", "must be a list of names (1-D text array)")
+    if emb.ndim != 2 or emb.dtype.kind not in "fiu" or len(emb) != len(names):
+        raise bad("embeddings", f"must be numbers of shape ({len(names)}, D) (one row per name), "
+                                f"not {emb.dtype} {list(emb.shape)}")
+    if probe.ndim != 2 or probe.dtype.kind not in "fiu":
+        raise bad("probe", f"must be a 2-D array of numbers, not {probe.dtype} {list(probe.shape)}")
+    if g["distance"].ndim != 0 or str(g["distance"]) not in DISTANCES:
+        raise bad("distance", f"must be one of {', '.join(DISTANCES)}")
+    if g["fingerprint"].ndim != 0:
+        raise bad("fingerprint", "must be one text value")
+    g["names"] = [str(n) for n in names]
     g["fingerprint"], g["distance"] = str(g["fingerprint"]), str(g["distance"])
     return g
 
