@@ -16,15 +16,17 @@ def data_group():
     """Box datasets: convert between formats, preview ground truth."""
 
 
-def _load(source: str, fmt: str | None, names: str | None, overrides, verify: bool):
-    """A dataset folder (COCO / YOLO / VOC) or a recipe YAML (its data source, e.g. synthetic)."""
+def _load(source: str, fmt: str | None, names: str | None, overrides, verify: bool, *,
+          split: str | None = None, limit: int | None = None):
+    """A dataset folder (COCO / YOLO / VOC) or a recipe YAML (its data source, e.g. synthetic; with
+    `split` and `limit`, only the first `limit` images of that split are read or generated)."""
     from visiontk.data.convert import read_dataset, read_recipe_dataset
 
     path = Path(source)
     if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
         from visiontk.recipe import load_recipe
 
-        return read_recipe_dataset(load_recipe(path, overrides))
+        return read_recipe_dataset(load_recipe(path, overrides), split=split, limit=limit)
     if overrides:
         raise click.UsageError("--set applies to a recipe SOURCE only")
     name_list = [n.strip() for n in names.split(",") if n.strip()] if names else None
@@ -52,20 +54,23 @@ def source_options(f):
 @click.argument("source")
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--to", "to_fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
-@click.option("--force", is_flag=True, help="Replace a non-empty DEST.")
+@click.option("--force", is_flag=True,
+              help="Replace DEST when it holds a dataset visiontk converted (never another folder).")
 @source_options
 def convert_cmd(source, dest, to_fmt, force, fmt, names, overrides, no_verify):
     """Convert the box dataset SOURCE (a COCO / YOLO / VOC folder, or a recipe YAML whose data
     source has boxes) into DEST in another format. Everything is validated before anything is
-    written; a bad annotation is named (file and entry) and DEST is left untouched.
+    written; a bad annotation is named (file and entry) and DEST is left untouched. DEST gets a
+    visiontk-dataset.json, by which --force recognises a dataset it may replace.
 
     \b
     Examples:
       visiontk data convert data/shapes_coco data/shapes_yolo --from coco --to yolo
       visiontk data convert recipes/detect.yaml data/shapes_voc --to voc --set data.params.train_size=200
     """
-    from visiontk.data.convert import summary, write_dataset
+    from visiontk.data.convert import check_destination, summary, write_dataset
 
+    check_destination(dest, force=force)          # before reading: a refused DEST fails at once
     ds = _load(source, fmt, names, overrides, not no_verify)
     write_dataset(ds, dest, to_fmt, force=force)
     click.echo(f"wrote {dest} ({to_fmt}): {summary(ds)}")
@@ -90,6 +95,6 @@ def preview_cmd(source, out, split, count, cols, fmt, names, overrides, no_verif
     """
     from visiontk.data.convert import preview, summary
 
-    ds = _load(source, fmt, names, overrides, not no_verify)
+    ds = _load(source, fmt, names, overrides, not no_verify, split=split, limit=count)
     preview(ds, out, split=split, count=count, cols=cols)
-    click.echo(f"wrote {out}: {summary(ds)}")
+    click.echo(f"wrote {out} ({min(count, len(ds.splits[split]))} {split} images): {summary(ds)}")

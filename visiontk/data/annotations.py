@@ -37,12 +37,30 @@ class ImageRecord:
     stem: str = ""                             # the name writers give the image (no extension)
 
 
+# how to give a dataset folder of each format another split (for "has no split" messages)
+SPLIT_HINTS = {
+    "coco": "add {root}/annotations/instances_{split}.json (its images in {root}/images/{split}/)",
+    "yolo": "add {root}/images/{split}/ (its labels in {root}/labels/{split}/)",
+    "voc": "list the split's image ids, one a line, in {root}/ImageSets/Main/{split}.txt",
+}
+
+
 @dataclass
 class BoxDataset:
-    """class names + records per split."""
+    """class names + records per split; `format` and `root` when read from a folder."""
 
     class_names: list[str]
     splits: dict[str, list[ImageRecord]] = field(default_factory=dict)
+    format: str = ""
+    root: Optional[Path] = None
+
+    def check_split(self, split: str) -> None:
+        from visiontk.data.base import missing_split
+
+        if split not in self.splits:
+            hint = SPLIT_HINTS.get(self.format, "").format(root=self.root, split=split)
+            raise DataError(missing_split(f"the dataset {self.root or ''}".rstrip(), split,
+                                          self.splits, hint))
 
 
 def check_box(x1, y1, x2, y2, width, height, where: str) -> tuple[float, float, float, float]:

@@ -58,10 +58,30 @@ class DataSource:
         """Anything a task may need besides class names (e.g. identity names)."""
         return {}
 
+    def head(self, split: str, n: int) -> SplitData:
+        """The first `n` images of `split` (and their annotations), the same as `load(split)`'s
+        first `n`; sources that generate their data generate only these."""
+        return head_of(self.load(split), n)
+
+    def split_hint(self, split: str) -> str:
+        """How to give this source the split `split` (a sentence), or "" when nothing can."""
+        return ""
+
     def check_split(self, split: str) -> None:
         if split not in self.splits():
-            raise SourceError(f"data source '{self.name}' has no split '{split}'; it has: "
-                              f"{', '.join(self.splits())}")
+            raise SourceError(missing_split(f"data source '{self.name}'", split, self.splits(),
+                                            self.split_hint(split)))
+
+
+def missing_split(what: str, split: str, has, hint: str = "") -> str:
+    """The message for a split a dataset lacks, with how to make one."""
+    return (f"{what} has no split '{split}'; it has: {', '.join(has)}"
+            + (f"; to make one, {hint}" if hint else ""))
+
+
+def head_of(data: SplitData, n: int) -> SplitData:
+    files = data.files[:n] if data.files is not None else None
+    return SplitData(data.images[:n], {k: v[:n] for k, v in data.annotations.items()}, files)
 
 
 @contextmanager

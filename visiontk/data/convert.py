@@ -7,6 +7,7 @@ destination and renames it into place at the end: a bad annotation leaves nothin
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 
 from visiontk.data.annotations import BoxDataset, ImageRecord, from_split_data, image_size
 from visiontk.data.base import dataset_reading
+from visiontk.data.image_check import check_images
 from visiontk.errors import DataError, SourceError
 
 FORMATS = ("coco", "yolo", "voc")
@@ -54,16 +56,24 @@ def read_dataset(path: str | Path, fmt: str | None = None, *, names=None, verify
     raise SourceError(f"unknown format '{fmt}'; formats: {', '.join(FORMATS)}")
 
 
-def read_recipe_dataset(recipe) -> BoxDataset:
-    """The boxes of a recipe's data source (any source providing boxes + classes)."""
+def read_recipe_dataset(recipe, *, split: str | None = None, limit: int | None = None) -> BoxDataset:
+    """The boxes of a recipe's data source (any source providing boxes + classes).
+
+    Args:
+        split: read only this split (a SourceError saying how to make it when the source lacks it).
+        limit: only the first `limit` images of each split (a generating source generates no more).
+    """
     from visiontk.data.base import make_source
 
     source = make_source(recipe)
     if "boxes" not in source.provides:
         raise DataError(f"data source '{recipe.data.source}' has no boxes to convert or preview")
+    if split is not None:
+        source.check_split(split)
     ds = BoxDataset(source.class_names())
-    for split in source.splits():
-        ds.splits[split] = from_split_data(source.load(split), split)
+    for name in source.splits() if split is None else (split,):
+        data = source.load(name) if limit is None else source.head(name, limit)
+        ds.splits[name] = from_split_data(data, name)
     return ds
 
 
@@ -95,8 +105,44 @@ def image_saver():
     return save
 
 
+MARKER = "visiontk-dataset.json"      # written into every converted dataset: `--force` replaces only these
+_WRITER = "visiontk data convert"
+_WHAT = "a converted dataset"
+
+
+def is_converted_dataset(path: Path) -> bool:
+    """True for a folder `write_dataset` wrote (it holds MARKER naming visiontk)."""
+    marker = Path(path) / MARKER
+    try:
+        return Path(path).is_dir() and json.loads(marker.read_text(encoding="utf-8")).get(
+            "written_by") == _WRITER
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_destination(dst: str | Path, *, force: bool = False) -> None:
+    """Refuse a destination `write_dataset` must not replace: without `force` anything that exists
+    and is not an empty folder; with `force` anything but a dataset visiontk converted (never the
+    working directory, a parent of it, the home directory, / or a symbolic link)."""
+    from visiontk.owned import check_replaceable
+
+    if not str(dst).strip():
+        raise DataError("the destination is empty; name a folder to write the dataset to")
+    dst = Path(dst)
+    if not force and not dst.is_symlink() and dst.exists() and not (dst.is_dir() and not any(dst.iterdir())):
+        if is_converted_dataset(dst):
+            raise DataError(f"{dst} holds a dataset visiontk converted; pass --force to replace it or "
+                            f"choose another destination")
+        raise DataError(f"{dst} exists and is not empty; choose another destination (visiontk "
+                        f"replaces only {_WHAT} it wrote itself)")
+    check_replaceable(dst, what=_WHAT, is_ours=is_converted_dataset, error=DataError)
+
+
 def write_dataset(ds: BoxDataset, dst: str | Path, fmt: str, *, force: bool = False) -> Path:
-    """Write `ds` in `fmt` to `dst` atomically (temporary folder, then rename).
+    """Write `ds` in `fmt` to `dst` atomically (temporary folder, then rename), with MARKER.
+
+    Args:
+        force: replace `dst` when it holds a dataset visiontk converted (never anything else).
 
     Example:
         >>> write_dataset(read_dataset("shapes_coco"), "shapes_yolo", "yolo")  # doctest: +SKIP
@@ -104,19 +150,22 @@ def write_dataset(ds: BoxDataset, dst: str | Path, fmt: str, *, force: bool = Fa
     from visiontk.data.sources.coco import write_coco
     from visiontk.data.sources.voc import write_voc
     from visiontk.data.sources.yolo import write_yolo
+    from visiontk.owned import remove_replaceable
 
     writers = {"coco": write_coco, "yolo": write_yolo, "voc": write_voc}
     if fmt not in writers:
         raise SourceError(f"unknown format '{fmt}'; formats: {', '.join(FORMATS)}")
+    check_destination(dst, force=force)
     dst = Path(dst)
-    if dst.exists() and (not dst.is_dir() or any(dst.iterdir())) and not force:
-        raise DataError(f"{dst} exists and is not empty; choose another destination or pass --force")
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
     try:
         writers[fmt](ds, tmp, image_saver())
+        marker = {"written_by": _WRITER, "format": fmt, "classes": list(ds.class_names),
+                  "splits": {s: len(r) for s, r in ds.splits.items()}}
+        (tmp / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
         if dst.exists():
-            shutil.rmtree(dst) if dst.is_dir() else dst.unlink()
+            remove_replaceable(dst, what=_WHAT, is_ours=is_converted_dataset, error=DataError)
         tmp.rename(dst)
     finally:
         if tmp.exists():
@@ -133,6 +182,8 @@ def summary(ds: BoxDataset) -> str:
 def preview(ds: BoxDataset, out: str | Path, *, split: str = "train", count: int = 16,
             cols: int = 4, tile: int = 192) -> Path:
     """A PNG grid of the first `count` images of `split` with their ground-truth boxes and names.
+    The image files drawn are decoded strictly first, even with `--no-verify` (a damaged one is
+    named; OpenCV would draw it with a grey bottom and print libjpeg's complaint on stderr).
 
     Example:
         >>> preview(read_dataset("shapes_yolo"), "grid.png")   # doctest: +SKIP
@@ -142,10 +193,11 @@ def preview(ds: BoxDataset, out: str | Path, *, split: str = "train", count: int
     from visiontk.io import atomic_path
     from visiontk.runtime.draw import class_color, draw_box
 
-    if split not in ds.splits:
-        raise DataError(f"the dataset has no split '{split}'; it has: {', '.join(ds.splits)}")
+    ds.check_split(split)
+    drawn = ds.splits[split][:count]
+    check_images([r.file for r in drawn if r.file is not None])
     tiles = []
-    for rec in ds.splits[split][:count]:
+    for rec in drawn:
         if rec.file is not None:
             frame = cv2.imread(str(rec.file), cv2.IMREAD_COLOR)
             if frame is None:

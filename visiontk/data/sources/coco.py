@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from visiontk.data.annotations import (BoxDataset, ImageRecord, as_int, check_box, read_text,
+from visiontk.data.annotations import (SPLIT_HINTS, BoxDataset, ImageRecord, as_int, check_box, read_text,
                                        require_image, shown, to_split_data, verify_sizes)
 from visiontk.data.base import DataSource, dataset_reading
 from visiontk.errors import DataError, SourceError
@@ -182,7 +182,7 @@ def read_coco(root: str | Path, *, verify: bool = True) -> BoxDataset:
             continue
         names, records = read_coco_split(path, root, split, verify=verify)
         if out is None:
-            out = BoxDataset(names)
+            out = BoxDataset(names, format="coco", root=root)
         elif names != out.class_names:
             raise DataError(f"{path}: categories {names} differ from the train split's "
                             f"{out.class_names}; every split needs the same categories")
@@ -245,6 +245,9 @@ class BoxFolderSource(DataSource):
 
     def splits(self):
         return tuple(s for s in SPLITS if s in self.dataset.splits)
+
+    def split_hint(self, split: str) -> str:
+        return SPLIT_HINTS[self.name].format(root=Path(self.cfg.path).expanduser(), split=split)
 
     def load(self, split):
         self.check_split(split)

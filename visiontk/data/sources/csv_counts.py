@@ -137,6 +137,11 @@ class CsvCounts(DataSource):
     def splits(self):
         return tuple(self._scan())
 
+    def split_hint(self, split: str) -> str:
+        if split == "test":
+            return "set data.params.test_csv to a CSV file with the columns image,count"
+        return "set data.params.val_csv, or data.params.val_fraction above 0" if split == "val" else ""
+
     def load(self, split: str) -> SplitData:
         self.check_split(split)
         files, counts = self._scan()[split]

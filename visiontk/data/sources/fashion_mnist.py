@@ -108,6 +108,10 @@ class FashionMNIST(DataSource):
     def splits(self):
         return ("train", "val", "test") if self.cfg.val_size else ("train", "test")
 
+    def split_hint(self, split: str) -> str:
+        return "set data.params.val_size above 0 (images taken from the end of train)" \
+            if split == "val" else ""
+
     def folder(self) -> Path:
         tried = _candidates(self.cfg.path)
         for folder in tried:

@@ -99,6 +99,13 @@ class ImageFolder(DataSource):
     def splits(self):
         return tuple(self._scan())
 
+    def split_hint(self, split: str) -> str:
+        root = Path(self.cfg.path).expanduser()
+        if (root / "train").is_dir():
+            return f"add {root / split}/<class>/ folders of images (the classes of {root / 'train'})"
+        return (f"arrange the images as {root}/train/<class>/, {root}/val/<class>/ and "
+                f"{root}/{split}/<class>/ (the folders then decide the splits)")
+
     def load(self, split: str) -> SplitData:
         self.check_split(split)
         listed = self._scan()[split]

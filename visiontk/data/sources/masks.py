@@ -166,6 +166,15 @@ class MaskFolder(DataSource):
     def splits(self):
         return tuple(self._scan())
 
+    def split_hint(self, split: str) -> str:
+        root, pair = Path(self.cfg.path).expanduser(), f"{self.cfg.images_dir}/ and {self.cfg.masks_dir}/"
+        if (root / "train").is_dir():
+            return f"add {root / split}/ holding {pair}"
+        if split == "val":
+            return "raise data.params.val_fraction above 0"
+        return (f"arrange the pairs as {root}/train/, {root}/val/ and {root}/{split}/, each holding "
+                f"{pair}")
+
     def load(self, split: str) -> SplitData:
         self.check_split(split)
         if split not in self._loaded:

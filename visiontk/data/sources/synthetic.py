@@ -69,10 +69,24 @@ class SyntheticScenes(DataSource):
     def extra_info(self) -> dict:
         return {"identities": len(self.cfg.classes) * self.cfg.colors}
 
+    def split_hint(self, split: str) -> str:
+        return "set data.params.test_size (e.g. the override data.params.test_size=400)" \
+            if split == "test" else ""
+
     def load(self, split: str) -> SplitData:
         self.check_split(split)
+        return self._generate(split, self._size(split))
+
+    def head(self, split: str, n: int) -> SplitData:
+        """The first `n` scenes only: scene i depends on the seed and i, not on the split size."""
+        self.check_split(split)
+        return self._generate(split, min(n, self._size(split)))
+
+    def _size(self, split: str) -> int:
+        return {"train": self.cfg.train_size, "val": self.cfg.val_size, "test": self.cfg.test_size}[split]
+
+    def _generate(self, split: str, n: int) -> SplitData:
         cfg = self.cfg
-        n = {"train": cfg.train_size, "val": cfg.val_size, "test": cfg.test_size}[split]
         h, w = cfg.image_size or self.input_shape[:2]
         rng = np.random.default_rng([self.seed, _SPLIT_INDEX[split], 7919])
         shape_ids = [SHAPES.index(c) for c in cfg.classes]

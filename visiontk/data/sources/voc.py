@@ -117,7 +117,7 @@ def read_voc(root: str | Path, *, classes: Optional[list[str]] = None, verify: b
     names = list(classes) if classes else sorted({o[0] for items in parsed.values()
                                                  for *_, objs in items for o in objs})
     index = {n: i for i, n in enumerate(names)}
-    ds = BoxDataset(names)
+    ds = BoxDataset(names, format="voc", root=root)
     for split, items in parsed.items():
         records = []
         for xml, image, w, h, objects in items:

@@ -120,7 +120,7 @@ def read_yolo(root: str | Path, *, names: Optional[list[str]] = None, verify: bo
     root = Path(root).expanduser()
     if not root.is_dir():
         raise SourceError(f"data.params.path: folder not found: {root}")
-    ds = BoxDataset(list(names) if names else read_names(root))
+    ds = BoxDataset(list(names) if names else read_names(root), format="yolo", root=root)
     for split in SPLITS:
         img_dir, lbl_dir = root / "images" / split, root / "labels" / split
         if not img_dir.is_dir():
