@@ -57,6 +57,8 @@ def describe(err: dict, root: type[BaseModel], loc: tuple) -> str:
         return "is required"
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
+    if kind == "finite_number":
+        return f"must be a finite number, got {_shown(err.get('input'))}; NaN and infinity are not allowed"
     if kind == "literal_error":
         return f"must be one of {err['ctx']['expected']}, got {_shown(err.get('input'))}"
     if kind in _TYPE_WORDS:

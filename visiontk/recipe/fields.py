@@ -8,9 +8,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 
 class Strict(BaseModel):
-    """Recipe sections refuse unknown keys (reported with the nearest valid name)."""
+    """Recipe sections refuse unknown keys (reported with the nearest valid name), and NaN or
+    infinity in any float field, also when given as text ("nan", "inf")."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 def between(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from visiontk.errors import RecipeError
+from visiontk.recipe.bounded import MAX_BYTES, MAX_DEPTH, field_name, load_yaml
 from visiontk.registry import did_you_mean
 
 
@@ -25,76 +23,56 @@ class Where:
         for n in range(len(loc), -1, -1):        # the field itself, else its nearest parent
             key = loc[:n]
             if key in self.overrides:
-                return f"(override '{self.overrides[key]}')"
+                return f"(override '{shorten(self.overrides[key])}')"
             if key in self.lines:
                 return f"({self.path} line {self.lines[key]})"
         return f"({self.path})" if self.path else ""
 
     def error(self, loc: tuple, message: str) -> RecipeError:
-        field = ".".join(str(p) for p in loc) or "recipe"
-        return RecipeError(f"{field}: {message} {self.of(loc)}".rstrip())
+        return RecipeError(f"{field_name(loc)}: {message} {self.of(loc)}".rstrip())
 
 
 def parse_yaml(text: str, path: str) -> tuple[Any, dict[tuple, int]]:
-    """`yaml.safe_load` plus a {path tuple: line} map; duplicate keys are refused."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"YAML syntax error: {problem} ({path}{line}); check indentation "
-                          f"and that every 'key: value' pair has a space after the colon") from None
-    lines: dict[tuple, int] = {}
-
-    def walk(n, prefix):
-        if isinstance(n, yaml.MappingNode):
-            seen = set()
-            for k, v in n.value:
-                key = str(k.value)
-                if key in seen:
-                    raise RecipeError(f"{'.'.join(prefix + (key,))}: duplicate key "
-                                      f"({path} line {k.start_mark.line + 1}); keep one")
-                seen.add(key)
-                lines[prefix + (key,)] = k.start_mark.line + 1
-                walk(v, prefix + (key,))
-        elif isinstance(n, yaml.SequenceNode):
-            for i, v in enumerate(n.value):
-                lines[prefix + (str(i),)] = v.start_mark.line + 1
-                walk(v, prefix + (str(i),))
-
-    if node is not None:
-        walk(node, ())
-    return data, lines
+    """Bounded `yaml.safe_load` plus a {path tuple: line} map; duplicate keys and tags are refused,
+    aliases are measured without being expanded (see visiontk.recipe.bounded)."""
+    return load_yaml(text, lambda line: f"({path} line {line})" if line else f"({path})")
 
 
 def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     """'train.optimizer.learning_rate=0.1' -> (('train','optimizer','learning_rate'), 0.1).
 
-    Values are Python literals (`ast.literal_eval`, never `eval`); anything else stays a string.
-    As in YAML, `true`/`false`/`yes`/`no` are booleans and `null` (or Python's `None`) is None, while
-    `none` stays the string that recipes use as a value (`weights: none`, `flip: none`).
+    The value is YAML, read like a recipe (safe loader, same bounds): `{name: lenet5, weights: none}`,
+    `[28, 28, 1]`, `true`, `null` / `~` (None), `'quoted text'`. As in recipes, `none` stays the
+    string recipes use as a value (`weights: none`, `flip: none`). Two additions for the command line:
+    an unquoted value Python reads as a number is that number (`1e-3`, and `nan` / `inf`, which the
+    recipe then refuses), `None` is None, and an empty value (`output=`) is the empty string.
     """
     if "=" not in text:
-        raise RecipeError(f"override '{text}' is not of the form key.sub=value "
+        raise RecipeError(f"override '{shorten(text)}' is not of the form key.sub=value "
                           f"(e.g. train.epochs=3)")
     key, _, raw = text.partition("=")
     key = key.strip()
-    if not key or any(not p for p in key.split(".")):
-        raise RecipeError(f"override '{text}': empty key part; write it as key.sub=value")
+    if not key or any(not p.strip() for p in key.split(".")):
+        raise RecipeError(f"override '{shorten(text)}': empty key part; write it as key.sub=value")
+    keys = tuple(p.strip() for p in key.split("."))
+    if len(keys) > MAX_DEPTH:
+        raise RecipeError(f"override '{shorten(text)}': the key has {len(keys)} parts; a recipe is "
+                          f"at most {MAX_DEPTH} levels deep")
     raw = raw.strip()
-    lowered = {"true": True, "false": False, "null": None, "~": None, "yes": True, "no": False}
-    if raw.lower() in lowered:
-        value = lowered[raw.lower()]
-    elif raw == "none":
-        value = raw
-    else:
+    if raw in ("", "None"):
+        return keys, None if raw else ""
+    value, _ = load_yaml(raw, lambda line: f"(override '{shorten(text)}')", keys)
+    if isinstance(value, str) and raw[0] not in "'\"":
         try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-    return tuple(key.split(".")), value
+            value = float(value)
+        except ValueError:
+            pass
+    return keys, value
+
+
+def shorten(text: str, limit: int = 100) -> str:
+    """An override as shown in a message: long ones cut, so the error stays one readable line."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def apply_override(data: dict, keys: tuple[str, ...], value: Any, text: str) -> None:
@@ -111,6 +89,7 @@ def apply_override(data: dict, keys: tuple[str, ...], value: Any, text: str) -> 
 
 
 def read_recipe_text(path: str | Path) -> str:
+    """The recipe's text: an existing UTF-8 file of at most MAX_BYTES (read no further)."""
     p = Path(path)
     if not p.exists():
         near = ""
@@ -120,6 +99,16 @@ def read_recipe_text(path: str | Path) -> str:
     if p.is_dir():
         raise RecipeError(f"recipe path is a directory, not a YAML file: {path}")
     try:
-        return p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"cannot read recipe {path}: {exc}") from None
+        with open(p, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise RecipeError(f"cannot read recipe {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise RecipeError(f"recipe {path} is larger than {MAX_BYTES:,} bytes; a recipe is a small "
+                          f"YAML text file: is this the right file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise RecipeError(f"recipe {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line "
+                          f"{line}); a recipe is a YAML text file: save it as UTF-8") from None

@@ -12,6 +12,7 @@ from visiontk.errors import VisionTKError
 from visiontk.recipe.errors import raise_validation
 from visiontk.recipe.lines import Where, apply_override, parse_override, parse_yaml, read_recipe_text
 from visiontk.recipe.schema import Recipe
+from visiontk.recipe.values import check_values
 from visiontk.registry import did_you_mean
 
 # builder arguments a recipe may not set through backbone.params (the loop sets them)
@@ -19,13 +20,16 @@ _RESERVED_BUILDER_ARGS = {"input_shape", "include_top", "num_classes", "name", "
 
 
 def load_recipe(path: str | Path | None = None, overrides: Iterable[str] = (), *,
-                data: dict | None = None) -> Recipe:
+                data: dict | None = None, check_paths: bool | None = None) -> Recipe:
     """Read, override and validate a recipe.
 
     Args:
         path: the YAML file (or None when `data` is given).
-        overrides: `key.sub=value` strings, applied in order.
+        overrides: `key.sub=value` strings (the value is YAML), applied in order.
         data: a recipe as a dict (Python API).
+        check_paths: refuse a `model.init_from` that does not exist. By default only for a recipe
+            file that is not the recipe.yaml of a run: there it records where the backbone came
+            from, and that source may be gone (or relative to another working directory) since.
 
     Example:
         >>> r = load_recipe("recipes/classify.yaml", ["train.epochs=1"])  # doctest: +SKIP
@@ -36,19 +40,20 @@ def load_recipe(path: str | Path | None = None, overrides: Iterable[str] = (), *
         text = read_recipe_text(path)
         raw, lines = parse_yaml(text, str(path))
     else:
-        import copy
-
-        raw, lines = copy.deepcopy(data), {}
+        raw, lines = data, {}
     where = Where(str(path) if path is not None else None, lines)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise where.error((), f"the recipe must be a mapping of sections (task, model, data, ...), "
                               f"got {type(raw).__name__}")
+    check_values(raw, where)
+    raw = unshared(raw)          # aliases (within the budget) become copies: overrides change one place
     for text in overrides:
         keys, value = parse_override(text)
-        apply_override(raw, keys, value, text)
         where.overrides[keys] = text
+        check_values(value, where, keys)
+        apply_override(raw, keys, value, text)
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
@@ -58,7 +63,32 @@ def load_recipe(path: str | Path | None = None, overrides: Iterable[str] = (), *
     if recipe.output is None:
         recipe.output = str(Path("runs") / recipe.name)
     check_components(recipe, where)
+    if check_paths or (check_paths is None and path is not None and not _is_run_recipe(Path(path))):
+        check_files(recipe, where)
     return recipe
+
+
+def unshared(value):
+    """A copy of the dicts and lists of `value` in which no two places share one object."""
+    if isinstance(value, dict):
+        return {k: unshared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unshared(v) for v in value]
+    return value
+
+
+def _is_run_recipe(path: Path) -> bool:
+    return path.name == "recipe.yaml" and (path.parent / "meta.json").is_file()
+
+
+def check_files(recipe: Recipe, where: Where) -> None:
+    """Paths the recipe reads from before any data: `model.init_from`."""
+    init_from = recipe.model.init_from
+    if init_from is not None and not Path(init_from).expanduser().exists():
+        raise where.error(("model", "init_from"),
+                          f"{init_from} not found (relative to the working directory); train that run "
+                          f"first, or give an existing run folder, .keras or .weights.h5 file, or "
+                          f"remove the key (model.init_from=null) to train from scratch")
 
 
 def _check_params(given: dict, allowed: Iterable[str], loc: tuple, what: str, where: Where):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from visiontk.recipe.fields import (Fraction, NonNegFloat, NonNegInt, OpenFraction, PositiveFloat,
                                     PositiveInt, Strict, between)
@@ -111,15 +111,28 @@ class DistributeCfg(Strict):
     logical_cpus: Optional[PositiveInt] = None               # split the CPU into N logical devices (tests)
 
 
+def _output(v: Optional[str]) -> Optional[str]:
+    if v is not None and not v.strip():
+        raise ValueError("is empty; name the run folder (e.g. runs/my_run), or remove the key for "
+                         "the default runs/<recipe name>")
+    return v
+
+
+def _name(v: Optional[str]) -> Optional[str]:
+    if v is not None and (not v.strip() or v.strip() in (".", "..") or "/" in v or "\\" in v):
+        raise ValueError(f"must be a plain folder name (not empty, no '/', not '.' or '..'), got {v!r}")
+    return v
+
+
 class Recipe(Strict):
     task: str
     model: ModelCfg
     data: DataCfg = Field(default_factory=DataCfg)
     train: TrainCfg = Field(default_factory=TrainCfg)
     distribute: DistributeCfg = Field(default_factory=DistributeCfg)
-    output: Optional[str] = None                             # run directory; default runs/<recipe name>
-    seed: NonNegInt = 0
-    name: Optional[str] = None                               # default: the recipe file's stem
+    output: Annotated[Optional[str], AfterValidator(_output)] = None   # run directory; default runs/<name>
+    seed: Annotated[int, between(0, 2 ** 32 - 1)] = 0        # numpy's and Keras' seed range
+    name: Annotated[Optional[str], AfterValidator(_name)] = None   # default: the recipe file's stem
 
     def to_yaml(self) -> str:
         import yaml
