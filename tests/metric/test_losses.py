@@ -266,3 +266,149 @@ def test_drop_in_trains_a_model_and_round_trips(tmp_path):
     model.save(tmp_path / "m.keras")
     again = load_keras_model(tmp_path / "m.keras")
     np.testing.assert_allclose(again(x), model(x), atol=1e-6)
+
+
+# ---- integer labels above 2**24 (issue 17) -------------------------------------------------------
+# ids 2**24 + IDS: in float32, 2**24 and 2**24 + 1 become one id and 2**24 + 3 becomes 2**24 + 4
+IDS = np.array([0, 1, 2, 3] * 3)
+BATCH = [(TripletSemiHardLoss, M.triplet_semihard_loss), (TripletHardLoss, M.triplet_hard_loss),
+         (TripletBatchAllLoss, M.triplet_batch_all_loss)]
+
+
+def exact_value(fn, emb):
+    """The loss for ids 2**24 + IDS (= the loss for IDS), checked to differ from the loss for the
+    same ids cast to float32, so that a test built on it catches the cast."""
+    exact = value(fn(IDS, emb))
+    assert abs(exact - value(fn((IDS + 2**24).astype(np.float32), emb))) > 1e-2
+    return exact
+
+
+@pytest.mark.parametrize("cls, fn", BATCH, ids=lambda x: getattr(x, "__name__", ""))
+def test_batch_losses_keep_large_integer_labels_exact(cls, fn):
+    import tensorflow as tf
+
+    exact = exact_value(fn, EMB)
+    for offset in (2**24, 2**40, 2**62):
+        for labels in (IDS.astype(np.int64) + offset, tf.constant(IDS + offset, tf.int64)):
+            assert value(cls()(labels, EMB)) == pytest.approx(exact, abs=1e-6), offset
+            assert value(fn(labels, EMB)) == pytest.approx(exact, abs=1e-6), offset
+
+
+@pytest.mark.parametrize("cls, fn, policy", [(*BATCH[0], "float32"), (*BATCH[1], "float32"),
+                                             (*BATCH[2], "float32"), (*BATCH[0], "mixed_float16"),
+                                             (*BATCH[1], "mixed_bfloat16")],
+                         ids=lambda x: getattr(x, "__name__", x))
+def test_large_labels_stay_exact_through_compile_evaluate_and_fit(cls, fn, policy):
+    """Keras hands y_true to the loss through its compile-loss wrapper; under a mixed-precision
+    policy the embeddings come in half precision."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(
+            5, kernel_initializer="identity", use_bias=False)])
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss=cls())
+        emb = np.asarray(keras.ops.cast(model(EMB), "float32"))    # as the policy rounds them
+    finally:
+        keras.config.set_dtype_policy(previous)
+    exact = exact_value(fn, emb)
+    labels = IDS.astype(np.int64) + 2**24
+    assert model.evaluate(EMB, labels, batch_size=12, verbose=0) == pytest.approx(exact, abs=1e-5)
+    hist = model.fit(EMB, labels, batch_size=12, epochs=1, shuffle=False, verbose=0)
+    assert hist.history["loss"][0] == pytest.approx(exact, abs=1e-5)     # loss before the step
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight",
+                                       "none"])
+def test_sample_weights_and_reductions_as_keras_own_loss_call(reduction):
+    """Only the label cast differs from Keras' Loss.__call__ (compared on small labels)."""
+    labels, emb = CASES["mixed"]
+    weights = np.random.default_rng(1).random(len(labels)).astype(np.float32)
+    for cls, fn in BATCH:
+        ours = cls(reduction=reduction)
+        keras_own = KerasCall(fn, reduction=reduction)
+        for w in (None, weights, 2.0):
+            np.testing.assert_allclose(np.asarray(ours(labels, emb, sample_weight=w)),
+                                       np.asarray(keras_own(labels, emb, sample_weight=w)),
+                                       rtol=1e-6, err_msg=f"{cls.__name__} {w}")
+
+
+class KerasCall(keras.losses.Loss):
+    """`fn` through Keras' own Loss.__call__."""
+
+    def __init__(self, fn, **kw):
+        super().__init__(**kw)
+        self.fn = fn
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred)
+
+
+MIRRORED = """
+import json, sys
+import numpy as np, tensorflow as tf, keras
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                           [tf.config.LogicalDeviceConfiguration()] * 2)
+from visiontk.losses import metric as M
+emb = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+ids = np.array([0, 1, 0, 1, 2, 3, 2, 3])
+MARGIN, LR = 2.0, 0.5
+with tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"]).scope():
+    dense = keras.layers.Dense(4, kernel_initializer="identity", use_bias=False)
+    model = keras.Sequential([keras.Input((4,)), dense])
+    model.compile(optimizer=keras.optimizers.SGD(LR), loss=M.TripletSemiHardLoss(MARGIN))
+hist = model.fit(emb, ids.astype(np.int64) + 2**24, batch_size=8, shuffle=False, verbose=0)
+
+def mean_of_halves(labels, kernel):    # each replica's loss on its half of the batch, averaged
+    e = emb @ kernel
+    return (M.triplet_semihard_loss(labels[:4], e[:4], MARGIN) +
+            M.triplet_semihard_loss(labels[4:], e[4:], MARGIN)) / 2
+
+kernel = tf.Variable(np.eye(4, dtype="float32"))
+with tf.GradientTape() as tape:
+    mean = mean_of_halves(ids, kernel)
+step = np.eye(4) - LR * tape.gradient(mean, kernel).numpy()
+merged = mean_of_halves((ids + 2**24).astype("float32"), np.eye(4, dtype="float32"))
+print(json.dumps({"loss": hist.history["loss"][0], "expected": float(mean), "merged": float(merged),
+                  "kernel_error": float(np.abs(dense.kernel.numpy() - step).max())}))
+"""
+
+
+@pytest.mark.slow
+def test_mirrored_two_replicas_exact_labels_and_mean_loss(tmp_path):
+    """Under MirroredStrategy each replica's batch loss is scaled by 1 / replicas (reported loss and
+    step = the mean over the replicas, not their sum) and the labels stay exact."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = tmp_path / "mirrored.py"
+    script.write_text(MIRRORED)
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                         env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert abs(got["expected"] - got["merged"]) > 1e-2            # the case catches a float cast
+    assert got["loss"] == pytest.approx(got["expected"], abs=1e-5)
+    assert got["kernel_error"] < 1e-5
+
+
+@pytest.mark.parametrize("name", ["contrastive_loss", "triplet_semihard_loss", "triplet_hard_loss",
+                                  "triplet_batch_all_loss"])
+def test_functional_forms_are_registered_by_name(name):
+    fn = getattr(M, name)
+    assert keras.saving.get_registered_name(fn) == f"visiontk>{name}"
+    assert keras.saving.get_registered_object(f"visiontk>{name}") is fn
+    assert keras.losses.deserialize(f"visiontk>{name}") is fn
+    assert keras.losses.get(keras.losses.serialize(fn)) is fn
+
+
+def test_model_compiled_with_a_functional_form_loads_with_it(tmp_path):
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)])
+    model.compile(optimizer="sgd", loss=M.triplet_hard_loss)
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)     # compiled again
+    assert again.loss is M.triplet_hard_loss
+    assert np.isfinite(again.evaluate(EMB, LABELS, verbose=0))

@@ -1,10 +1,10 @@
 """tensorflow-addons' own test cases for the losses that visiontk replaces, ported to
-`visiontk.losses` (tensorflow-addons cannot be installed beside TensorFlow 2.21).
+`visiontk.losses` (tensorflow-addons, end of life, does not import under TensorFlow 2.21).
 
 Source: tensorflow/addons, tensorflow_addons/losses/tests/triplet_test.py and contrastive_test.py
-(last versions, Apache-2.0), plus the usage examples in the docstrings of triplet.py. Kept: the numpy
-reference implementations (re-written here), the case sizes (10 rows for semi-hard, 20 for hard, 6
-features, 4 classes, margin 1), the embedding dtypes and tfa's tolerance for each
+(last versions, Apache-2.0), plus the usage examples in the docstrings of triplet.py. Kept: the
+numpy reference implementations (re-written here), the case sizes (10 rows for semi-hard, 20 for
+hard, 6 features, 4 classes, margin 1), the embedding dtypes and tfa's tolerance for each
 (`assert_allclose_according_to_type`), the expected contrastive values, and the call signatures
 (`TripletSemiHardLoss(distance_metric=...)`, `TripletHardLoss(soft=..., distance_metric=...)`,
 `ContrastiveLoss(margin=..., reduction=..., name=...)`, `loss(y_true, y_pred, sample_weight=...)`).

@@ -11,11 +11,11 @@ Conventions of the batch losses (tensorflow-addons'): `y_true` holds one integer
 `y_pred` the (B, D) embeddings; `distance_metric` is "L2" (euclidean), "squared-L2" or "angular"
 (1 - cosine similarity), or a function embeddings -> (B, B) distance matrix.
 
-Labels stay exact: Keras 3's `Loss.__call__` casts `y_true` to the loss dtype (float32), which merges
-identity ids above 2**24; the batch losses' classes keep the labels' own dtype, as tensorflow-addons'
-did. The functional forms are registered by name (`"visiontk>triplet_semihard_loss"`, ...) like
-tfa's `"Addons>..."`; compile with the classes: Keras wraps a plain function passed to `compile` in
-a `LossFunctionWrapper`, which casts the labels to float32 again.
+Labels stay exact: Keras 3's `Loss.__call__` casts `y_true` to the loss dtype (float32), which
+merges identity ids above 2**24; the classes of the batch losses keep the labels' own dtype, as
+tensorflow-addons' did. The functional forms are registered by name, like tfa's "Addons>...":
+`keras.losses.deserialize("visiontk>triplet_semihard_loss")`. Compile with the classes: Keras wraps
+a plain function given to `compile` in a wrapper whose `__call__` casts the labels to float32.
 """
 
 from __future__ import annotations
