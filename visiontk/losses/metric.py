@@ -305,6 +305,7 @@ def _metric_from_config(value):
 class ContrastiveLoss(keras.losses.Loss):
     """Contrastive loss over pairs; drop-in for `tfa.losses.ContrastiveLoss(margin=1.0)`:
     `y_true` 1 for similar pairs, 0 otherwise; `y_pred` the pair distances (B,). Mean over pairs.
+    (0 and 1 are exact in float32: Keras' cast of `y_true` is harmless here.)
 
     Example:
         >>> import numpy as np
