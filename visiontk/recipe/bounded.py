@@ -25,6 +25,9 @@ MAX_INT_DIGITS = 30          # beyond int64 anyway; Python refuses int() of 4300
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str", "seq", "map",
                                                    "merge", "timestamp", "value")}
 _INT_TAG = "tag:yaml.org,2002:int"
+# what an explicit scalar tag can hold, as the tags PyYAML would resolve the text to without it
+_TAG_HOLDS = {f"tag:yaml.org,2002:{t}": {f"tag:yaml.org,2002:{h}" for h in holds}
+              for t, holds in (("int", ("int",)), ("float", ("int", "float")), ("bool", ("bool",)))}
 
 Locate = Callable[[int | None], str]      # 1-based line (or None) -> "(file line N)" / "(override '…')"
 
@@ -100,8 +103,8 @@ class _Walk:
     """One pass over the node graph, each node once: line map, duplicate keys, tags, cycles, integer
     sizes and the expanded size of every node (memoised, so aliases are never expanded)."""
 
-    def __init__(self, locate: Locate, prefix: tuple):
-        self.locate, self.prefix = locate, prefix
+    def __init__(self, loader: yaml.SafeLoader, locate: Locate, prefix: tuple):
+        self.loader, self.locate, self.prefix = loader, locate, prefix
         self.lines: dict[tuple, int] = {}
         self.size: dict[int, int] = {}          # id(node) -> values it stands for, aliases expanded
         self.path: dict[int, tuple] = {}        # id(node) -> where it was first seen
@@ -140,12 +143,22 @@ class _Walk:
             for i, v in enumerate(n.value):
                 self.lines.setdefault(path + (str(i),), v.start_mark.line + 1)
                 total += self.node(v, path + (str(i),))
-        elif n.tag == _INT_TAG and sum(c.isdigit() for c in str(n.value)) > MAX_INT_DIGITS:
-            raise self.fail(path, line, f"an integer of {sum(c.isdigit() for c in n.value)} digits is "
-                                        f"too large; numbers in a recipe are below 2**63")
+        else:
+            self.scalar(n, path, line)
         self.open.discard(key)
         self.size[key] = total
         return total
+
+    def scalar(self, n, path: tuple, line: int) -> None:
+        """Integers that fit, and explicit tags that fit their text (`!!int abc`)."""
+        if n.tag in _TAG_HOLDS and isinstance(n, yaml.ScalarNode):
+            implicit = self.loader.resolve(yaml.ScalarNode, n.value, (True, False))
+            if implicit not in _TAG_HOLDS[n.tag]:
+                raise self.fail(path, line, f"{n.value!r} is not a valid {_shown_tag(n.tag)}; remove "
+                                            f"the tag or fix the value")
+        if n.tag == _INT_TAG and sum(c.isdigit() for c in str(n.value)) > MAX_INT_DIGITS:
+            raise self.fail(path, line, f"an integer of {sum(c.isdigit() for c in n.value)} digits is "
+                                        f"too large; numbers in a recipe are below 2**63")
 
     def check_budget(self, root) -> None:
         """Refuse when aliases add more than ALIAS_BUDGET values; name the smallest value over it."""
@@ -191,7 +204,7 @@ def load_yaml(text: str, locate: Locate, prefix: tuple = ()) -> tuple[Any, dict[
         node = loader.get_single_node()
         if node is None:
             return None, {}
-        walk = _Walk(locate, prefix)
+        walk = _Walk(loader, locate, prefix)
         walk.node(node, prefix)
         walk.check_budget(node)
         data = loader.construct_document(node)
@@ -201,7 +214,7 @@ def load_yaml(text: str, locate: Locate, prefix: tuple = ()) -> tuple[Any, dict[
                           f"lists") from None
     except yaml.YAMLError as exc:
         raise _syntax_error(exc, text, locate, prefix) from None
-    except (ValueError, TypeError, OverflowError) as exc:   # e.g. `!!int abc`
+    except (ValueError, TypeError, OverflowError, KeyError) as exc:   # a tag the walk missed
         raise RecipeError(f"{field_name(prefix)}: cannot read a value: {exc} {locate(None)}; remove the "
                           f"'!!' tag or fix the value") from None
     finally:
