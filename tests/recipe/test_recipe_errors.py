@@ -119,20 +119,96 @@ def test_backbone_params_checked_against_the_builder(tmp_path):
     assert "is set by visiontk" in msg
 
 
-def test_overrides_are_literals_not_code(tmp_path):
-    assert parse_override("train.epochs=3") == (("train", "epochs"), 3)
-    assert parse_override("model.input_shape=[28, 28, 1]")[1] == [28, 28, 1]
-    assert parse_override("data.source=fashion-mnist")[1] == "fashion-mnist"
-    assert parse_override("x.y=__import__('os').system('echo hi')")[1] == \
-        "__import__('os').system('echo hi')"                       # a string, never evaluated
-    assert parse_override("data.augment.flip=none")[1] == "none"          # a value, as in YAML
-    assert parse_override("model.feature=null")[1] is None
-    assert parse_override("model.feature=None")[1] is None
+@pytest.mark.parametrize("text,value", [
+    ("train.epochs=3", 3),
+    ("model.input_shape=[28, 28, 1]", [28, 28, 1]),
+    ("model.backbone={name: lenet5, weights: none}", {"name": "lenet5", "weights": "none"}),
+    ("data.source=fashion-mnist", "fashion-mnist"),
+    ("x.y=__import__('os').system('echo hi')", "__import__('os').system('echo hi')"),  # text, never run
+    ("data.augment.flip=none", "none"),                  # the value recipes use, as in YAML
+    ("model.feature=null", None), ("model.feature=~", None), ("model.feature=None", None),
+    ("train.optimizer.nesterov=true", True), ("train.deterministic=no", False),
+    ("train.optimizer.learning_rate=1e-3", 0.001),        # YAML 1.1 reads 1e-3 as text; Python does not
+    ("name='3'", "3"), ('name="a b"', "a b"),             # quoted: text
+    ("output=", ""),                                      # empty: the empty string (then refused)
+    ("seed= 7 ", 7),
+])
+def test_override_values_are_yaml(text, value):
+    assert parse_override(text) == (tuple(text.partition("=")[0].strip().split(".")), value)
+
+
+def test_override_nan_and_inf_are_numbers_then_refused(tmp_path):
+    import math
+
+    assert math.isnan(parse_override("a.b=nan")[1]) and parse_override("a.b=-inf")[1] == -math.inf
+    msg = error_of(write(tmp_path, GOOD), ["train.optimizer.learning_rate=nan"])
+    assert msg == ("train.optimizer.learning_rate: must be a finite number, got nan; NaN and infinity "
+                   "are not allowed (override 'train.optimizer.learning_rate=nan')")
+
+
+def test_overrides_apply(tmp_path):
     r = load_recipe(write(tmp_path, GOOD), ["train.epochs=5", "train.optimizer.nesterov=true",
-                                            "data.augment.flip=none"])
+                                            "data.augment.flip=none",
+                                            "model.backbone={name: lenet5, weights: none}"])
     assert r.train.epochs == 5 and r.train.optimizer.nesterov is True and r.data.augment.flip == "none"
+    assert r.model.backbone.name == "lenet5"
     with pytest.raises(RecipeError, match="not of the form"):
         load_recipe(write(tmp_path, GOOD), ["train.epochs"])
+
+
+def test_aliases_and_merge_keys_within_the_budget(tmp_path):
+    """Aliases and merge keys are fine in moderation; overrides then change one place only."""
+    from visiontk.recipe.loader import unshared
+
+    text = GOOD.replace("{name: lenet5, weights: none}",
+                        "{name: lenet5, weights: none, params: {filters: &f [6, 16], units: *f}}")
+    text += "  schedule: {<<: {name: step, factor: 0.5}, drop_every_epochs: 1}\n"
+    r = load_recipe(write(tmp_path, text), ["model.backbone.params.filters=[4, 8]"])
+    assert r.model.backbone.params == {"filters": [4, 8], "units": [6, 16]}
+    assert r.train.schedule.name == "step" and r.train.schedule.drop_every_epochs == 1
+    shared = {"k": [1]}
+    copy = unshared({"a": shared, "b": shared})
+    assert copy == {"a": {"k": [1]}, "b": {"k": [1]}} and copy["a"] is not copy["b"]
+
+
+def test_an_error_inside_an_alias_points_at_its_use(tmp_path):
+    text = "head_cfg: &h {top_k: 0}\n" + GOOD.replace("  input_shape:", "  head: *h\n  input_shape:")
+    msg = error_of(write(tmp_path, text))
+    assert msg.startswith("head_cfg: unknown key")           # checked first; now without it:
+    from visiontk.recipe.lines import parse_yaml
+
+    data, lines = parse_yaml(text, "r.yaml")
+    assert data["model"]["head"] is data["head_cfg"]          # shared, not expanded
+    assert lines[("model", "head")] == 5 and ("model", "head", "top_k") not in lines
+
+
+def test_python_api_dict_is_checked_too(tmp_path):
+    import yaml
+
+    data = yaml.safe_load(GOOD)
+    data["model"]["backbone"]["params"] = {"units": [120, float("inf")]}
+    with pytest.raises(RecipeError, match=r"^model.backbone.params.units.1: must be a finite number"):
+        load_recipe(data=data)
+    loop = yaml.safe_load(GOOD)
+    loop["model"]["backbone"]["params"] = {"self": loop}
+    with pytest.raises(RecipeError, match="nested more than 50 levels"):
+        load_recipe(data=loop)
+
+
+def test_init_from_must_exist_except_in_a_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = write(tmp_path, GOOD.replace("  input_shape:", "  init_from: runs/src\n  input_shape:"))
+    msg = error_of(p)
+    assert msg.startswith("model.init_from: runs/src not found") and f"({p} line 4)" in msg
+    assert load_recipe(p, check_paths=False).model.init_from == "runs/src"
+    (tmp_path / "runs" / "src").mkdir(parents=True)
+    assert load_recipe(p).model.init_from == "runs/src"
+    (tmp_path / "runs" / "src").rmdir()
+    run = tmp_path / "runs" / "ft"                            # a run's own recipe.yaml: history
+    run.mkdir()
+    (run / "recipe.yaml").write_text(p.read_text())
+    (run / "meta.json").write_text("{}")
+    assert load_recipe(run / "recipe.yaml").model.init_from == "runs/src"
 
 
 def test_every_shipped_recipe_is_valid():
