@@ -16,12 +16,18 @@ from visiontk.cli.app import cli
 def train_cmd(recipe, overrides, dry_run, force):
     """Train RECIPE (a YAML file); OVERRIDES are key.sub=value pairs.
 
+    Each override sets one field of the recipe, and its value is YAML, read as in the recipe:
+    numbers, true/false, null (no value: model.init_from=null), lists [a, b], mappings {k: v},
+    'quoted text'. Quote an override with spaces or braces for the shell. NaN and infinity are
+    refused.
+
     Rerunning the same command after a crash resumes from the last finished epoch.
 
     \b
     Examples:
       visiontk train recipes/detect.yaml
       visiontk train recipes/classify.yaml train.epochs=3 train.optimizer.learning_rate=0.01
+      visiontk train recipes/classify.yaml "model.backbone={name: lenet5, weights: none}"
       visiontk train recipes/classify.yaml --dry-run
     """
     from visiontk.recipe import load_recipe
@@ -47,7 +53,8 @@ def recipe_group():
 @click.argument("overrides", nargs=-1)
 @click.option("--print", "show", is_flag=True, help="Print the resolved recipe.")
 def recipe_check(recipe, overrides, show):
-    """Validate RECIPE without starting TensorFlow.
+    """Validate RECIPE, with OVERRIDES (key.sub=value, YAML values as for `train`), without starting
+    TensorFlow; a model.init_from that does not exist is refused too.
 
     \b
     Example:
