@@ -125,3 +125,54 @@ def test_image_folder_with_train_val_test_subfolders(tmp_path):
     make_folder(root / "val", classes=("bird",), n=1)
     with pytest.raises(DataError, match=r"class folder\(s\) bird are not in"):
         ImageFolder(FolderConfig(path=str(root)), input_shape=(16, 16, 3)).load("val")
+
+
+def test_synthetic_head_is_the_first_scenes_of_the_split():
+    src = synthetic(train_size=30)
+    full, head = src.load("train"), src.head("train", 7)
+    np.testing.assert_array_equal(head.images, full.images[:7])
+    for key, value in full.annotations.items():
+        np.testing.assert_array_equal(head.annotations[key], value[:7], err_msg=key)
+    assert len(src.head("val", 100)) == 6                       # no more than the split holds
+
+
+def test_a_missing_split_says_how_to_make_one(tmp_path, fashion_dir):
+    with pytest.raises(SourceError, match=r"no split 'test'; it has: train, val; to make one, set "
+                                          r"data\.params\.test_size"):
+        synthetic().load("test")
+    root = make_folder(tmp_path / "imgs")
+    with pytest.raises(SourceError, match=r"to make one, arrange the images as .*/train/<class>/"):
+        ImageFolder(FolderConfig(path=str(root)), input_shape=(16, 16, 3)).load("test")
+    src = FashionMNIST(FashionConfig(path=str(fashion_dir), val_size=0), input_shape=(28, 28, 1))
+    with pytest.raises(SourceError, match=r"to make one, set data\.params\.val_size above 0"):
+        src.load("val")
+
+
+def _idx_bytes(arr):
+    arr = np.asarray(arr, np.uint8)
+    return bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape) + arr.tobytes()
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("train-images-idx3-ubyte.gz", gzip.compress(_idx_bytes(np.zeros((30, 28, 28))))[:-30],
+     r"train-images-idx3-ubyte\.gz: .*damaged or truncated"),
+    ("train-images-idx3-ubyte.gz", gzip.compress(_idx_bytes(np.zeros((30, 28, 28))))[:10] + b"\xff" * 40,
+     r"train-images-idx3-ubyte\.gz: .*damaged or truncated"),
+    ("train-images-idx3-ubyte.gz", b"plain bytes, not gzip", r"train-images-idx3-ubyte\.gz: .*damaged"),
+    ("train-images-idx3-ubyte.gz", gzip.compress(b"\x00\x00\x08\x09"), r"damaged idx header"),
+    ("train-labels-idx1-ubyte.gz", gzip.compress(_idx_bytes(np.full(30, 12))), r"label 12 at index 0; .*0-9"),
+    ("train-labels-idx1-ubyte.gz", gzip.compress(_idx_bytes(np.zeros((30, 28, 28)))),
+     r"train-labels-idx1-ubyte\.gz: expected N labels"),
+])
+def test_damaged_fashion_mnist_files_are_named(fashion_dir, name, data, message):
+    (fashion_dir / name).write_bytes(data)
+    with pytest.raises(DataError, match=message):
+        FashionMNIST(FashionConfig(path=str(fashion_dir), val_size=10)).load("train")
+
+
+def test_fashion_mnist_folder_without_some_files_and_too_large_val_size(fashion_dir):
+    with pytest.raises(DataError, match=r"val_size \(5000\) leaves no training images: .* holds 30"):
+        FashionMNIST(FashionConfig(path=str(fashion_dir))).load("train")
+    (fashion_dir / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(SourceError, match=r"lacks t10k-labels-idx1-ubyte"):
+        FashionMNIST(FashionConfig(path=str(fashion_dir))).load("test")

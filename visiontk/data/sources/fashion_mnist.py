@@ -76,18 +76,17 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def _check_pair(folder: Path, part: str, images: np.ndarray, labels: np.ndarray) -> None:
-    names = FILES[part]
+def _check_pair(paths: tuple[Path, Path], part: str, images: np.ndarray, labels: np.ndarray) -> None:
     if images.ndim != 3:
-        raise DataError(f"{folder / names[0]}: expected N images of HxW (3 dimensions), got shape "
+        raise DataError(f"{paths[0]}: expected N images of HxW (3 dimensions), got shape "
                         f"{list(images.shape)}; is it a labels file?")
     if labels.ndim != 1:
-        raise DataError(f"{folder / names[1]}: expected N labels (1 dimension), got shape "
+        raise DataError(f"{paths[1]}: expected N labels (1 dimension), got shape "
                         f"{list(labels.shape)}; is it an images file?")
     if len(images) != len(labels):
-        raise DataError(f"{folder}: {len(images)} images but {len(labels)} labels in {part}")
+        raise DataError(f"{paths[0].parent}: {len(images)} images but {len(labels)} labels in {part}")
     if len(labels) and labels.max() > 9:
-        raise DataError(f"{folder / names[1]}: label {int(labels.max())} at index "
+        raise DataError(f"{paths[1]}: label {int(labels.max())} at index "
                         f"{int(labels.argmax())}; Fashion-MNIST labels are 0-9")
 
 
@@ -144,9 +143,9 @@ class FashionMNIST(DataSource):
     def _arrays(self, part: str):
         if part not in self._cache:
             folder = self.folder()
-            images = read_idx(_find(folder, FILES[part][0]))
-            labels = read_idx(_find(folder, FILES[part][1]))
-            _check_pair(folder, part, images, labels)
+            paths = (_find(folder, FILES[part][0]), _find(folder, FILES[part][1]))
+            images, labels = read_idx(paths[0]), read_idx(paths[1])
+            _check_pair(paths, part, images, labels)
             self._cache[part] = (images, labels.astype(np.int32))
         return self._cache[part]
 
