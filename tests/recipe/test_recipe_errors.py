@@ -137,6 +137,15 @@ def test_override_values_are_yaml(text, value):
     assert parse_override(text) == (tuple(text.partition("=")[0].strip().split(".")), value)
 
 
+@pytest.mark.parametrize("value", ["/data/my set #1", "*.png", "a: b", "it's", 'say "hi"', "C:\\data",
+                                   "caf\u00e9", "\x85\x88", "\U0001f600", "\udcff", "yes", "null", "1e-3",
+                                   "", " spaced ", "[1, 2]", 7, [1, "a"]])
+def test_format_override_reads_back_exactly(value):
+    from visiontk.recipe.lines import format_override
+
+    assert parse_override(format_override("data.params.path", value)) == (("data", "params", "path"), value)
+
+
 def test_override_nan_and_inf_are_numbers_then_refused(tmp_path):
     import math
 

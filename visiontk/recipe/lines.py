@@ -70,6 +70,20 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     return keys, value
 
 
+def format_override(key: str, value: Any) -> str:
+    """'key=value' that `parse_override` reads back as exactly `value`: text is written as a YAML
+    double-quoted string, so a path stays that path (`#`, `: `, `*`, quotes, backslashes)."""
+    import json
+
+    if not isinstance(value, str):
+        return f"{key}={json.dumps(value)}"
+    # every character outside printable ASCII as a \U escape: YAML's reader refuses some raw
+    # characters (C1 controls), and JSON's \u surrogate pairs would stay two characters in YAML
+    text = "".join("\\" + c if c in '"\\' else c if " " <= c <= "~" else f"\\U{ord(c):08x}"
+                   for c in value)
+    return f'{key}="{text}"'
+
+
 def shorten(text: str, limit: int = 100) -> str:
     """An override as shown in a message: long ones cut, so the error stays one readable line."""
     return text if len(text) <= limit else text[:limit - 3] + "..."
