@@ -30,7 +30,8 @@ NAMES = ["task", "model", "data", "train", "distribute", "output", "seed", "name
 WORDS = ["classification", "detection", "segmentation", "lenet5", "resnet18", "synthetic-scenes",
          "image-folder", "sgd", "adam", "cosine", "step", "none", "imagenet", "backbone", "mirrored",
          ".nan", "-.inf", "~", "null", "yes", "1e-3", "0x1F", "2024-13-45", "*a", "&a x", "!!int x",
-         "!!python/name:os.system", "[1, 2", "{a: 1}", "key: value", "\t", "--- x", "", " "]
+         "!!python/name:os.system", "[1, 2", "{a: 1}", "key: value", "\t", "--- x", "", " ",
+         "x" * 300, "runs/../..", "/"]
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70),
                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),

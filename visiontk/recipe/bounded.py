@@ -1,11 +1,11 @@
 """Bounded YAML reading for recipes and override values (issue 17).
 
 `yaml.safe_load` builds an alias as a shared reference, which is cheap; whatever walks the data
-afterwards (a line map, pydantic, a deep copy) expands it. A 300-byte alias bomb expands to 10**9
-values. So the node graph is measured first, each node once, and refused when aliases (or merge keys,
-which PyYAML expands while constructing) would add more than `ALIAS_BUDGET` values; the line map is
-taken from the same walk, without expanding anything. Nesting depth, text size, tags and integer
-sizes are bounded in the same pass.
+afterwards (a line map, pydantic, a deep copy) expands it: a 300-byte alias bomb of 9 levels
+expands to 387 million values. So the node graph is measured first, each node once, and refused
+when aliases (or merge keys, which PyYAML expands while constructing) would add more than
+`ALIAS_BUDGET` values; the line map is taken from the same walk, without expanding anything.
+Nesting depth, text size, tags and integer sizes are bounded in the same pass.
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ class _Walk:
     """One pass over the node graph, each node once: line map, duplicate keys, tags, cycles, integer
     sizes and the expanded size of every node (memoised, so aliases are never expanded)."""
 
-    def __init__(self, loader: yaml.SafeLoader, locate: Locate, prefix: tuple):
-        self.loader, self.locate, self.prefix = loader, locate, prefix
+    def __init__(self, loader: yaml.SafeLoader, locate: Locate):
+        self.loader, self.locate = loader, locate
         self.lines: dict[tuple, int] = {}
         self.size: dict[int, int] = {}          # id(node) -> values it stands for, aliases expanded
         self.path: dict[int, tuple] = {}        # id(node) -> where it was first seen
@@ -204,7 +204,7 @@ def load_yaml(text: str, locate: Locate, prefix: tuple = ()) -> tuple[Any, dict[
         node = loader.get_single_node()
         if node is None:
             return None, {}
-        walk = _Walk(loader, locate, prefix)
+        walk = _Walk(loader, locate)
         walk.node(node, prefix)
         walk.check_budget(node)
         data = loader.construct_document(node)

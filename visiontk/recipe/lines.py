@@ -105,14 +105,14 @@ def apply_override(data: dict, keys: tuple[str, ...], value: Any, text: str) -> 
 def read_recipe_text(path: str | Path) -> str:
     """The recipe's text: an existing UTF-8 file of at most MAX_BYTES (read no further)."""
     p = Path(path)
-    if not p.exists():
-        near = ""
-        if p.parent.is_dir():
-            near = did_you_mean(p.name, [c.name for c in p.parent.iterdir()])
-        raise RecipeError(f"recipe file not found: {path}{near}")
-    if p.is_dir():
-        raise RecipeError(f"recipe path is a directory, not a YAML file: {path}")
     try:
+        if not p.exists():
+            near = ""
+            if p.parent.is_dir():
+                near = did_you_mean(p.name, [c.name for c in p.parent.iterdir()])
+            raise RecipeError(f"recipe file not found: {path}{near}")
+        if p.is_dir():
+            raise RecipeError(f"recipe path is a directory, not a YAML file: {path}")
         with open(p, "rb") as f:
             data = f.read(MAX_BYTES + 1)
     except OSError as exc:

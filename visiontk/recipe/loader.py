@@ -84,7 +84,14 @@ def _is_run_recipe(path: Path) -> bool:
 def check_files(recipe: Recipe, where: Where) -> None:
     """Paths the recipe reads from before any data: `model.init_from`."""
     init_from = recipe.model.init_from
-    if init_from is not None and not Path(init_from).expanduser().exists():
+    if init_from is None:
+        return
+    try:
+        found = Path(init_from).expanduser().exists()
+    except OSError as exc:                              # e.g. a name too long for the filesystem
+        raise where.error(("model", "init_from"), f"cannot look for {init_from!r}: {exc.strerror}") \
+            from None
+    if not found:
         raise where.error(("model", "init_from"),
                           f"{init_from} not found (relative to the working directory); train that run "
                           f"first, or give an existing run folder, .keras or .weights.h5 file, or "
