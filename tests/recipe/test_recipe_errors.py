@@ -218,6 +218,8 @@ def test_init_from_must_exist_except_in_a_run(tmp_path, monkeypatch):
     (run / "recipe.yaml").write_text(p.read_text())
     (run / "meta.json").write_text("{}")
     assert load_recipe(run / "recipe.yaml").model.init_from == "runs/src"
+    assert error_of(run / "recipe.yaml", ["model.init_from=runs/other"]).startswith(
+        "model.init_from: runs/other not found")
 
 
 def test_every_shipped_recipe_is_valid():

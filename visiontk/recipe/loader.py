@@ -27,9 +27,10 @@ def load_recipe(path: str | Path | None = None, overrides: Iterable[str] = (), *
         path: the YAML file (or None when `data` is given).
         overrides: `key.sub=value` strings (the value is YAML), applied in order.
         data: a recipe as a dict (Python API).
-        check_paths: refuse a `model.init_from` that does not exist. By default only for a recipe
-            file that is not the recipe.yaml of a run: there it records where the backbone came
-            from, and that source may be gone (or relative to another working directory) since.
+        check_paths: refuse a `model.init_from` that does not exist. By default for a recipe file,
+            except in the recipe.yaml of a run (unless an override sets it): there it records where
+            the backbone came from, and that source may be gone (or relative to another working
+            directory) since.
 
     Example:
         >>> r = load_recipe("recipes/classify.yaml", ["train.epochs=1"])  # doctest: +SKIP
@@ -63,7 +64,10 @@ def load_recipe(path: str | Path | None = None, overrides: Iterable[str] = (), *
     if recipe.output is None:
         recipe.output = str(Path("runs") / recipe.name)
     check_components(recipe, where)
-    if check_paths or (check_paths is None and path is not None and not _is_run_recipe(Path(path))):
+    if check_paths is None:           # a file, unless a run's own recipe (then only what overrides set)
+        check_paths = path is not None and (not _is_run_recipe(Path(path))
+                                            or ("model", "init_from") in where.overrides)
+    if check_paths:
         check_files(recipe, where)
     return recipe
 
@@ -92,10 +96,11 @@ def check_files(recipe: Recipe, where: Where) -> None:
         raise where.error(("model", "init_from"), f"cannot look for {init_from!r}: {exc.strerror}") \
             from None
     if not found:
+        relative = "" if Path(init_from).expanduser().is_absolute() else " (relative to the working directory)"
         raise where.error(("model", "init_from"),
-                          f"{init_from} not found (relative to the working directory); train that run "
-                          f"first, or give an existing run folder, .keras or .weights.h5 file, or "
-                          f"remove the key (model.init_from=null) to train from scratch")
+                          f"{init_from} not found{relative}; train that run first, or give an existing "
+                          f"run folder, .keras or .weights.h5 file, or remove the key "
+                          f"(model.init_from=null) to train from scratch")
 
 
 def _check_params(given: dict, allowed: Iterable[str], loc: tuple, what: str, where: Where):
