@@ -30,7 +30,14 @@ def build_model(recipe):
 
 
 def train(recipe, *, force=False, echo=print):
-    """Train a recipe (a Recipe or a path) into its run directory; resumes an interrupted run."""
+    """Train a recipe (a Recipe or a path) into its run directory and return a TrainResult.
+
+    An interrupted run of the same recipe is resumed; a finished run is kept and the new one goes to
+    the next free numbered folder (runs/NAME-2, said through `echo`; `result.run_dir` is where it
+    went); `force=True` retrains in the recipe's own folder, replacing only a visiontk run there.
+    What cannot be done (a folder that is not a run, a diverged loss, a full disk) raises a kind of
+    visiontk.errors.VisionTKError with a message that says what to do.
+    """
     from visiontk.train.loop import train as _train
 
     if not hasattr(recipe, "model_dump"):
@@ -39,7 +46,8 @@ def train(recipe, *, force=False, echo=print):
 
 
 def evaluate(run_dir, split="val", overrides=()):
-    """Metrics of a finished run on a split (written into metrics.json)."""
+    """Metrics of a finished run on a split, merged into metrics.json: the run's own figure for the
+    split, or with overrides (other data) an entry under "other_data" that leaves it as it is."""
     from visiontk.evaluate import evaluate as _evaluate
 
     return _evaluate(run_dir, split, overrides)

@@ -59,6 +59,23 @@ def naming_path(path, then: str = ""):
         raise WriteError(f"cannot write {where}: {problem}{then}") from exc
 
 
+def check_free_space(target, needed: int) -> None:
+    """A WriteError naming `target` when its disk has less than `needed` bytes free. For writers
+    that cannot fail cleanly: h5py, when the disk fills mid-file, prints tracebacks from its
+    destructors and can crash the interpreter at exit; checked first, the disk never fills there."""
+    folder = Path(target).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < needed:
+        raise WriteError(f"cannot write {target}: no space left on the device ({free / 1e6:.1f} MB "
+                         f"free, about {needed / 1e6:.1f} MB needed); "
+                         f"{_WRITE_ERRNOS[errno.ENOSPC].split('; ', 1)[1]}")
+
+
 def _is_temporary(name) -> bool:
     return ".tmp" in Path(str(name)).name
 
@@ -112,9 +129,9 @@ def read_json(path, what: str = ""):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        cut = " (the file is cut short)" if exc.pos >= len(text.rstrip()) else ""
-        raise JSONFileError(f"{p} is not valid JSON{cut}: {exc.msg} at line {exc.lineno} column "
-                            f"{exc.colno}{hint}") from None
+        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        raise JSONFileError(f"{p} is not valid JSON{' (the file is cut short)' if cut else ''}: "
+                            f"{exc.msg} (line {exc.lineno}, column {exc.colno}){hint}") from None
 
 
 def _jsonable(o):

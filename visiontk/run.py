@@ -93,7 +93,7 @@ class RunDir:
         p = self.path / "meta.json"
         if not p.is_file():
             raise RunError(f"{self.path} is not a visiontk run (no meta.json)")
-        fix = "restore it from a copy, or train the run again (`visiontk train` writes it)"
+        fix = "restore it from a copy, or train the recipe again into a new folder"
         try:
             meta = read_json(p, fix)
         except ValueError as exc:
@@ -150,8 +150,8 @@ def place_run(output, recipe_yaml: str, *, force: bool = False) -> Placement:
     base = Path(text)
     if force:
         check_replaceable(base, what=WHAT, is_ours=is_run, error=RunError,
-                          hint="without --force a finished run is kept and the training goes to "
-                               "the next free numbered folder")
+                          hint="set output: (or the override output=...) to a folder such as "
+                               "runs/NAME")
         exists = base.exists() and any(base.iterdir())
         return Placement(RunDir(base), "restart" if exists else "new")
     wanted = comparable(recipe_yaml)

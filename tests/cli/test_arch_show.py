@@ -118,6 +118,53 @@ def test_arch_list_prints_the_cached_counts(tmp_path):
     assert lines[i].split()[:2] == ["googlenet", f"{1000 + i:,}"]
 
 
+def cache_all_but(tmp_path, *left_out):
+    """A count cache under tmp_path (as XDG_CACHE_HOME) holding every architecture but `left_out`."""
+    from visiontk.architectures.summary import _builder_key
+    from visiontk.registries import ARCHITECTURES, populate
+
+    populate()
+    cache = tmp_path / "visiontk" / "param_counts.json"
+    cache.parent.mkdir()
+    cache.write_text(json.dumps({_builder_key(n): 1 for n in ARCHITECTURES.names()
+                                 if n not in left_out}))
+    return cache
+
+
+def test_a_first_arch_list_says_it_is_building_when_piped(tmp_path, monkeypatch, capsys):
+    """The first listing builds every network (a minute or more): not silent, even without a terminal
+    (one line on stderr; stdout stays the listing)."""
+    from tests.conftest import cli_in_process
+    from visiontk.architectures.summary import _builder_key
+
+    cache = cache_all_but(tmp_path, "lenet5", "mlp")           # the two quick ones to build
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    code, out, err = cli_in_process("arch", "list", capsys=capsys)
+    assert code == 0, err
+    assert err.strip() == (f"visiontk: building 2 architectures once to count their parameters "
+                           f"(about 2 s each on 2 CPU cores; kept in {cache} for next time; "
+                           f"--no-params lists at once)")
+    assert any(line.split()[:2] == ["lenet5", "61,706"] for line in out.splitlines())
+    assert json.loads(cache.read_text())[_builder_key("mlp")] == 535_818
+    code, out, err = cli_in_process("arch", "list", capsys=capsys)
+    assert code == 0 and err == ""                            # all cached: nothing to say
+
+
+def test_a_first_arch_list_on_a_terminal_names_each_network(tmp_path, monkeypatch, capfd):
+    from tests.conftest import cli_in_process
+    from visiontk.infer import progress
+
+    cache_all_but(tmp_path, "lenet5", "mlp")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("COLUMNS", "240")
+    monkeypatch.setattr(progress, "interactive", lambda: True)
+    code, out, err = cli_in_process("arch", "list", capsys=capfd)
+    assert code == 0, err
+    assert "building 2 architectures once to count their parameters: lenet5" in err
+    assert ": mlp" in err and "\x1b[" in err                   # a live bar, naming the network
+
+
 def test_total_only_paper_with_rounding():
     # the shape of the VGG entries: no rows, a total given in millions
     from visiontk.architectures.summary import compare_with_paper, format_table

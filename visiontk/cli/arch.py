@@ -34,13 +34,7 @@ def arch_list(params, as_json):
 
     populate()
     names = ARCHITECTURES.names()
-    counts = {}
-    if params:
-        from visiontk.architectures.summary import cached_param_counts
-        from visiontk.infer.progress import counting
-
-        with counting("counting parameters (cached for next time)", len(names)) as built:
-            counts = cached_param_counts(names, on_build=lambda _: setattr(built, "n", built.n + 1))
+    counts = param_counts(names) if params else {}
     rows = []
     for name in names:
         e = ARCHITECTURES.entry(name)
@@ -55,6 +49,27 @@ def arch_list(params, as_json):
         alias = f" [{', '.join(r['aliases'])}]" if r["aliases"] else ""
         count = f"  {r['params']:>13,}" if "params" in r else ""
         click.echo(f"{r['name']:<20}{count}  {r['family']}{alias}")
+
+
+def param_counts(names) -> dict:
+    """The cached parameter counts; networks not counted yet are built with progress shown: a bar
+    naming each on a terminal, else one line on stderr (stdout stays the listing)."""
+    from contextlib import ExitStack
+
+    from visiontk.architectures.summary import cached_param_counts, param_cache_file
+    from visiontk.infer.progress import interactive, stages
+
+    with ExitStack() as stack:
+        begin = []
+
+        def start(missing):
+            what = f"building {len(missing)} architectures once to count their parameters"
+            if not interactive():
+                click.echo(f"visiontk: {what} (about 2 s each on 2 CPU cores; kept in "
+                           f"{param_cache_file()} for next time; --no-params lists at once)", err=True)
+            begin.append(stack.enter_context(stages(what, len(missing))))
+
+        return cached_param_counts(names, on_missing=start, on_build=lambda name: begin[0](name))
 
 
 def _params(values) -> dict:

@@ -14,14 +14,17 @@ from visiontk.cli.app import cli
 @click.argument("overrides", nargs=-1)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes to start on this machine.")
-@click.option("--force", is_flag=True, help="Overwrite a finished run in the output folder.")
+@click.option("--force", is_flag=True, help="Retrain in the output folder, replacing the visiontk run "
+                                            "there (never a folder visiontk did not write).")
 @click.option("--timeout", type=float, default=None, help="Stop all workers after this many seconds.")
 def launch_cmd(recipe, overrides, workers, force, timeout):
     """Train RECIPE with N local workers (MultiWorkerMirroredStrategy on 127.0.0.1).
 
     Logs are prefixed with the worker; if one worker dies (or the launcher gets Ctrl-C or SIGTERM) the
-    others are stopped; rerunning the same command resumes from the last saved epoch. On a real cluster, set TF_CONFIG on each machine and
-    run `visiontk train RECIPE` there (see README).
+    others are stopped; rerunning the same command resumes from the last saved epoch. A finished run
+    is kept: the job goes to the next free numbered folder (runs/NAME-2), or with --force retrains in
+    place. On a real cluster, set TF_CONFIG on each machine and run `visiontk train RECIPE` there
+    (see README).
 
     \b
     Example:

@@ -12,7 +12,10 @@ from visiontk.cli.app import cli
 @click.argument("overrides", nargs=-1)
 @click.option("--dry-run", is_flag=True, help="Print the resolved recipe, strategy and model summary; "
                                               "train nothing, write nothing.")
-@click.option("--force", is_flag=True, help="Overwrite a finished run in the output folder.")
+@click.option("--force", is_flag=True, help="Retrain in the output folder, replacing the visiontk run "
+                                            "there (never a folder visiontk did not write). Without "
+                                            "it a finished run is kept and the new one goes to the "
+                                            "next free numbered folder.")
 def train_cmd(recipe, overrides, dry_run, force):
     """Train RECIPE (a YAML file); OVERRIDES are key.sub=value pairs.
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from visiontk.errors import RunError
-from visiontk.io import atomic_path, naming_path, read_json, write_json, write_text
+from visiontk.io import atomic_path, check_free_space, naming_path, read_json, write_json, write_text
 
 
 class TrainingDiverged(RunError):
@@ -56,6 +56,14 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         check_finite_loss(logs, epoch=self.epoch, step=batch, run_dir=self.run_dir,
                           learning_rate=self.learning_rate)
+
+
+def save_weights(model, path, name=None) -> None:
+    """model.save_weights(path) once the disk has room for it (visiontk.io.check_free_space); `name`:
+    the file as a user knows it (`path` may be a temporary name beside it)."""
+    size = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.weights)
+    check_free_space(name or path, size + 4096 * len(model.weights) + (1 << 16))  # + HDF5 records
+    model.save_weights(str(path))
 
 
 class History(keras.callbacks.Callback):
@@ -176,7 +184,7 @@ class BestLast(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.dir / "last.weights.h5") as tmp:
-            self.model.save_weights(str(tmp))
+            save_weights(self.model, tmp, self.dir / "last.weights.h5")
         self.last_epoch = epoch
         value = epoch if self.monitor == "last" else (logs or {}).get(self.monitor)
         if value is not None and self.improved(float(value)):
@@ -273,7 +281,7 @@ class Backup(keras.callbacks.Callback):
         if self.last is not None and self.last.last_epoch == epoch:
             shutil.copyfile(self.last.dir / "last.weights.h5", folder / "model.weights.h5")
         else:
-            self.model.save_weights(str(folder / "model.weights.h5"))
+            save_weights(self.model, folder / "model.weights.h5")
         np.savez(folder / "optimizer.npz",
                  **{f"v{i}": np.asarray(v) for i, v in enumerate(self.model.optimizer.variables)})
         callbacks = {}
