@@ -60,7 +60,8 @@ def load_recipe(path: str | Path | None = None, overrides: Iterable[str] = (), *
     except ValidationError as exc:
         raise_validation(exc, Recipe, where)
     if recipe.name is None:
-        recipe.name = Path(path).stem if path is not None else "run"
+        stem = Path(path).stem if path is not None else ""
+        recipe.name = stem if stem.strip(". ") else "run"      # `..yaml` must not make runs/. the run
     if recipe.output is None:
         recipe.output = str(Path("runs") / recipe.name)
     check_components(recipe, where)
