@@ -40,7 +40,8 @@ _source_options = [
                  help="Comma-separated class names (YOLO without classes.txt; VOC class order)."),
     click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                  help="Recipe override when SOURCE is a recipe, e.g. data.params.train_size=50."),
-    click.option("--no-verify", is_flag=True, help="Do not open every image to check its size."),
+    click.option("--no-verify", is_flag=True,
+                 help="Do not decode every image up front (sizes and damaged files unchecked)."),
 ]
 
 

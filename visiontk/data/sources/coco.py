@@ -217,7 +217,7 @@ def write_coco(ds: BoxDataset, dst: Path, save_image) -> None:
 
 class CocoConfig(Strict):
     path: str
-    verify: bool = True          # read every image header: sizes checked, bad files named up front
+    verify: bool = True          # decode every image as training will: sizes checked, damaged files named
     max_objects: Optional[PositiveInt] = None   # boxes kept per image (default: the most in a split)
 
 
