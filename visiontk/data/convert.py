@@ -2,7 +2,9 @@
 truth; behind `visiontk data convert` and `visiontk data preview` (TensorFlow-free).
 
 A conversion reads and validates the whole input first, writes into a temporary folder beside the
-destination and renames it into place at the end: a bad annotation leaves nothing behind.
+destination and renames it into place at the end: a bad annotation leaves nothing behind. The
+destination gets a small visiontk-dataset.json (MARKER); `--force` replaces a folder holding one and
+nothing else (visiontk.owned: never a user's folder, the working directory, a parent of it, a link).
 """
 
 from __future__ import annotations

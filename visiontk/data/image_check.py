@@ -153,7 +153,11 @@ def _fd2_silenced():
     """What C code prints on file descriptor 2 inside the block (libjpeg's "Premature end of JPEG
     file", TensorFlow's C++ log) is dropped: a refusal is one line, said by the DataError."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:                  # no fd 2 at all (a daemon): nothing to keep clean
+        yield
+        return
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
