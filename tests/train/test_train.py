@@ -58,6 +58,7 @@ def test_dry_run_prints_and_writes_nothing(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "epochs: 3" in out.stdout and "# strategy: default strategy" in out.stdout
     assert "Total params" in out.stdout
+    assert f"# run folder: {tmp_path / 'run'} (a new run)" in out.stdout
     assert not (tmp_path / "run").exists()
 
 

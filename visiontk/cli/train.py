@@ -39,7 +39,7 @@ def train_cmd(recipe, overrides, dry_run, force):
     if dry_run:
         from visiontk.train.loop import dry_run as run_dry
 
-        run_dry(r, echo=click.echo)
+        run_dry(r, echo=click.echo, force=force)
         return
     from visiontk.train.loop import train
 

@@ -95,11 +95,18 @@ def compile_model(p: Prepared, steps_per_epoch: int) -> None:
             ft.build_optimizer(p.model.optimizer)  # slots for the unfrozen phase too
 
 
-def dry_run(recipe, echo: Callable[[str], None] = print) -> Prepared:
-    """Print the resolved recipe, the strategy and the model summary; train and write nothing."""
+def dry_run(recipe, echo: Callable[[str], None] = print, *, force: bool = False) -> Prepared:
+    """Print the resolved recipe, where the run would go, the strategy and the model summary; train
+    and write nothing."""
+    place = place_run(recipe.output, recipe.to_yaml(), force=force)     # refused here as in training
     p = prepare(recipe)
     echo("# resolved recipe")
     echo(recipe.to_yaml().rstrip())
+    doing = {"new": "a new run", "resume": "resumes the unfinished run",
+             "restart": "replaces the run (--force)"}[place.mode]
+    echo(f"# run folder: {place.run.path} ({doing})")
+    if place.note:
+        echo(f"# {place.note.removeprefix('visiontk: ')}")
     echo(f"# strategy: {p.strategy_name} ({p.strategy.num_replicas_in_sync} replica(s); global batch "
          f"{recipe.train.batch_size})")
     from visiontk.train.strategy import is_multi_worker
