@@ -37,24 +37,27 @@ def folder_run(tmp_path_factory):
     return base / "run", b
 
 
-def test_evaluate_cli_rewrites_metrics_and_data_switches_the_dataset(folder_run):
+def test_evaluate_cli_on_other_data_keeps_the_runs_own_figures(folder_run):
+    """`evaluate --data B` measures folder B's val split and stores it under other_data (with its
+    overrides and its own plots folder); the run's own val figures and plots stay as they were."""
     run, other = folder_run
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["val"]["samples"] == 2
-    (run / "metrics.json").write_text(json.dumps({"train": metrics["train"]}))   # val dropped
-    (run / "eval_val" / "confusion_matrix.png").unlink()
+    own_plot = (run / "eval_val" / "confusion_matrix.png").read_bytes()
 
     # (the API test in tests/train covers evaluate without --data; one TF start-up here)
     out = run_cli("evaluate", run, "--split", "val", "--data", other)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["samples"] == 4                     # folder B's val split
     written = json.loads((run / "metrics.json").read_text())
-    val = written["val"]
+    assert written["val"] == metrics["val"] and written["train"] == metrics["train"]
+    override = f"data.params.path={str(other)!r}"
+    val = written["other_data"][f"val {override}"]
     assert val["samples"] == 4 and 0 <= val["accuracy"] <= 1
-    assert val["overrides"] == [f"data.params.path={str(other)!r}"]    # which data it was
+    assert val["overrides"] == [override]                              # which data it was
     assert set(val["per_class_accuracy"]) == set(CLASSES)
-    assert written["train"] == metrics["train"]                       # merged, not replaced
-    assert (run / "eval_val" / "confusion_matrix.png").is_file()
+    assert (run / val["plots"] / "confusion_matrix.png").is_file() and val["plots"] != "eval_val"
+    assert (run / "eval_val" / "confusion_matrix.png").read_bytes() == own_plot
 
 
 def test_predict_cli_prints_and_writes_label_and_probability(folder_run, tmp_path):
@@ -63,7 +66,8 @@ def test_predict_cli_prints_and_writes_label_and_probability(folder_run, tmp_pat
     cv2.imwrite(str(img), np.full((40, 50, 3), 90, np.uint8))
     out = run_cli("predict", run, img, "--out", tmp_path / "preds")
     assert out.returncode == 0, out.stderr
-    rows = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]   # only JSON
+    assert f"written to {tmp_path / 'preds'}" in out.stderr       # where the images went: said
     assert len(rows) == 1 and rows[0]["label"] in CLASSES
     assert 0.5 <= rows[0]["score"] <= 1.0                       # the top of two classes
     assert rows[0]["top"][0] == [rows[0]["label"], rows[0]["score"]]
@@ -81,8 +85,9 @@ def test_data_is_refused_for_a_source_that_reads_no_path(tmp_path):
     run = tmp_path / "run"
     recipe = deep_update(TINY, {"output": str(run)})                 # synthetic-scenes
     run.mkdir()
-    for name in ("meta.json", "model.keras"):                        # enough for RunDir.require
-        (run / name).write_text("{}")
+    (run / "meta.json").write_text(json.dumps({"task": "classification",   # enough for
+                                               "input": {"shape": [32, 32, 3]}}))   # RunDir.require
+    (run / "model.keras").write_text("{}")
     (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     with pytest.raises(RecipeError, match="synthetic-scenes.*reads no path"):
         data_path_override(run, tmp_path / "data")

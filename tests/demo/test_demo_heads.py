@@ -138,6 +138,8 @@ def test_gallery_needs_a_metric_model(tmp_path_factory, tmp_path):
     export_dir, _ = exported("classification", tmp_path_factory)
     src = tmp_path / "in.avi"
     write_video(src, n=2)
-    np.savez(tmp_path / "g.npz", names=np.array(["a"]))
+    np.savez(tmp_path / "g.npz", names=np.array(["a"]), embeddings=np.ones((1, 3), np.float32),
+             fingerprint=np.array("f"), probe=np.zeros((4, 3), np.float32),
+             distance=np.array("euclidean"))                   # a well-formed gallery: the model is wrong
     res = run_cli("demo", export_dir, "--source", src, "--no-show", "--gallery", tmp_path / "g.npz")
     assert res.returncode == 2 and "not an embedding model" in res.stderr

@@ -69,7 +69,8 @@ def data_path_override(run_dir, data_path: str) -> str:
 def predict_cmd(path, images, backend, out_dir):
     """Run a trained model (run or export folder PATH) on IMAGES; prints one JSON line per image.
 
-    Videos (.mp4, .avi, ...) give one line per frame (and an annotated *_pred.mp4 with --out).
+    Videos (.mp4, .avi, ...) give one line per frame, with "video" and "frame" (and an annotated
+    *_pred.mp4 with --out). Where --out wrote is said on stderr; stdout holds only JSON lines.
 
     \b
     Example:
@@ -77,5 +78,9 @@ def predict_cmd(path, images, backend, out_dir):
     """
     from visiontk.infer.predictor import predict_files
 
-    for row in predict_files(path, images, backend=backend, out_dir=out_dir):
+    rows = predict_files(path, images, backend=backend, out_dir=out_dir)
+    for row in rows:
         click.echo(json.dumps(row))
+    if out_dir is not None:
+        click.echo(f"visiontk: annotated images (*_pred.png, videos *_pred.mp4) and predictions.json "
+                   f"written to {out_dir}", err=True)

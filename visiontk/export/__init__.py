@@ -74,12 +74,12 @@ def _check_target(out: Path, force: bool) -> None:
     a file, or a folder that is not an export; an export needs --force."""
     from visiontk.owned import check_replaceable
 
-    hint = "choose another --out folder"
-    check_replaceable(out, what=EXPORT, is_ours=is_export, error=ExportError, hint=hint)
+    check_replaceable(out, what=EXPORT, is_ours=is_export, error=ExportError)
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} is a file; choose a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise ExportError(f"{out} holds an export already; pass --force to replace it or {hint}")
+        raise ExportError(f"{out} holds an export already; pass --force to replace it or choose "
+                          f"another --out folder")
 
 
 def export_run(run_dir, formats="all", opset: int = 17, out=None, force: bool = False,

@@ -188,7 +188,12 @@ def verify_files(run_dir, image_a, image_b, *, threshold=None, backend="auto") -
 
 
 def embed_to_file(run_dir, images, out, backend="auto") -> dict:
-    """Embeddings of `images` into an npz: files, embeddings, fingerprint, probe, distance."""
+    """Embeddings of `images` into an npz: files, embeddings, fingerprint, probe, distance (an
+    existing `out` is replaced only when it is such a file)."""
+    if not str(out).strip():
+        raise RunError("--out is empty; name the npz file to write (e.g. embeddings.npz)")
+    check_replaceable(out, what="an embeddings npz visiontk wrote", is_ours=_is_embeddings_file,
+                      error=RunError)
     embedder = Embedder(run_dir, backend)
     emb = embedder.embed_files(images)
     with atomic_path(Path(out)) as tmp:
@@ -198,3 +203,14 @@ def embed_to_file(run_dir, images, out, backend="auto") -> dict:
                      distance=np.array(embedder.distance))
     return {"out": str(out), "images": int(len(emb)), "dim": int(emb.shape[1]),
             "fingerprint": embedder.fingerprint}
+
+
+def _is_embeddings_file(path: Path) -> bool:
+    """An npz `embed` wrote (its arrays: files, embeddings, fingerprint, probe, distance)."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {"files", "embeddings", "fingerprint", "probe", "distance"} <= set(z.files)
+    except (OSError, ValueError, EOFError, TypeError, AttributeError, zipfile.BadZipFile):
+        return False

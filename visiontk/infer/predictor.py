@@ -9,7 +9,7 @@ import numpy as np
 
 from visiontk.errors import ModelError, RunError
 from visiontk.runtime.errors import InputError
-from visiontk.runtime.meta import check_input_shape
+from visiontk.runtime.meta import check_input_shape, remedy
 from visiontk.runtime.meta import read_meta as read_checked
 from visiontk.runtime.preprocess import preprocess
 
@@ -58,8 +58,7 @@ class Predictor:
         if backend == "auto":
             backend = next((b for b in ("onnx", "keras", "saved_model", "tflite") if b in here), None)
             if backend is None:
-                raise RunError(f"{folder} holds no model file (model.keras, model.onnx, ...); did the "
-                               f"run finish?")
+                raise RunError(f"{folder} holds no model file ({self._missing_model_hint()})")
         entry = BACKENDS.entry(backend)
         if backend not in here:
             raise ModelError(f"backend '{backend}' needs {', '.join(entry.meta.get('files', ()))} in "
@@ -67,8 +66,8 @@ class Predictor:
         populate()
         if self.meta["task"] not in TASKS.names():
             raise RunError(f"{self.meta_file}: task '{self.meta['task']}' is not one visiontk "
-                           f"knows ({', '.join(TASKS.names())}); the file was edited or written by "
-                           f"another version of visiontk")
+                           f"knows ({', '.join(TASKS.names())}): the file was edited or written by "
+                           f"another version of visiontk; {remedy(self.meta_file)}")
         self.task = TASKS.get(self.meta["task"])
         self.backend = backend
         self._fn = entry.obj(folder, self.meta)
@@ -79,6 +78,13 @@ class Predictor:
             except InputError as exc:
                 raise ModelError(str(exc)) from None
         self.last_latency = 0.0
+
+    def _missing_model_hint(self) -> str:
+        if self.meta_file.name == "metadata.json":
+            return ("model.onnx, model.tflite or saved_model/ of an export); re-export the run with "
+                    "`visiontk export RUN_DIR --force`")
+        return (f"model.keras); the run did not finish: rerun `visiontk train "
+                f"{self.folder / 'recipe.yaml'}` to resume it")
 
     def raw(self, batch: np.ndarray):
         return self._fn(batch)

@@ -46,9 +46,9 @@ def read_meta(path) -> dict:
     try:
         meta = json.loads(text)
     except json.JSONDecodeError as exc:
-        cut = " (the file is cut short)" if exc.pos >= len(text.rstrip()) else ""
-        raise InputError(f"{p} is not valid JSON{cut}: {exc.msg} at line {exc.lineno} column "
-                         f"{exc.colno}; {remedy(p)}") from None
+        cut = " (the file is cut short)" if text.rstrip()[-1:] not in ("}", "]") else ""
+        raise InputError(f"{p} is not valid JSON{cut}: {exc.msg} (line {exc.lineno}, column "
+                         f"{exc.colno}); {remedy(p)}") from None
     return check_meta(meta, p)
 
 

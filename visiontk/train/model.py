@@ -44,16 +44,23 @@ def load_weights_file(model, path: str, field: str) -> None:
     problem = _file_problem(p, HDF5_SIGNATURE, "a .weights.h5 file")
     if problem:
         raise ModelError(f"{field}: cannot read {p}: {problem}")
-    try:
-        model.load_weights(str(p))
-    except Exception as exc:  # keras raises several kinds for mismatched files
-        text = str(exc)
-        if "truncated" in text or "signature" in text:        # h5py: the file itself is damaged
-            raise ModelError(f"{field}: cannot read {p}: the file is truncated or damaged; copy it "
-                             f"again or train the run that wrote it again") from None
-        raise ModelError(f"{field}: {p} does not fit this architecture "
-                         f"({type(exc).__name__}: {text.splitlines()[0][:160] if text else ''})") \
-            from None
+    import warnings
+
+    with warnings.catch_warnings(record=True) as said:    # Keras warns per layer, then raises
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(str(p))
+            failure = None
+        except Exception as exc:  # keras raises several kinds for mismatched files
+            failure = f"{type(exc).__name__}: {str(exc).strip()}"
+    if failure is None:
+        for w in said:                                   # a load that worked: its warnings matter
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return
+    if "truncated" in failure or "signature" in failure:    # h5py: the file itself is damaged
+        raise ModelError(f"{field}: cannot read {p}: the file is truncated or damaged; copy it again "
+                         f"or train the run that wrote it again")
+    raise ModelError(f"{field}: {p} does not fit this architecture ({failure.splitlines()[0][:160]})")
 
 
 def build_model(recipe, task):
