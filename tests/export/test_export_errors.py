@@ -121,3 +121,18 @@ def test_lowest_supported_opset(tmp_path, tmp_path_factory):
     assert {o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")} == {13}
     assert proto.graph.input[0].name == "image"
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+def test_a_failed_export_never_replaces_a_folder_it_did_not_write(tmp_path, tmp_path_factory):
+    """NAME.failed/ holding the user's files is kept; the unverified export goes to NAME.failed-2/."""
+    from visiontk.errors import ExportError
+    from visiontk.export import export_run
+
+    mine = tmp_path / "strict.failed"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ExportError, match="strict.failed-2"):
+        export_run(trained_run(HEAD, tmp_path_factory), formats=["onnx"], tolerance=1e-12,
+                   out=tmp_path / "strict", echo=lambda *_: None)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert (tmp_path / "strict.failed-2" / "parity.json").is_file() and not (tmp_path / "strict").exists()

@@ -102,6 +102,7 @@ def test_onnx_predict_without_tensorflow_equals_visiontk_predict(head, tmp_path_
                             str(tmp_path / "drawn")], capture_output=True, text=True, timeout=120,
                            cwd=tmp_path)
     assert alone.returncode == 0, alone.stderr
+    assert f"annotated images in {tmp_path / 'drawn'}" in alone.stderr     # said, not on stdout
     ours = run_cli("predict", out, *images, "--backend", "onnx", "--out", tmp_path / "drawn_vtk")
     assert ours.returncode == 0, ours.stderr
     rows_alone = [json.loads(line) for line in alone.stdout.splitlines()]
@@ -176,6 +177,7 @@ def test_onnx_predict_on_a_video_without_tensorflow(tmp_path_factory, tmp_path):
     alone = subprocess.run([sys.executable, str(script), str(out), str(src), "--save", str(saved)],
                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert alone.returncode == 0, alone.stderr
+    assert f"annotated video written to {saved}" in alone.stderr
     rows = [json.loads(line) for line in alone.stdout.splitlines()]
     # the same keys as `visiontk predict` on a video: "video" and "frame"
     assert [(r.pop("video"), r.pop("frame")) for r in rows] == [(str(src), i) for i in range(7)]
