@@ -66,6 +66,7 @@ def place(recipe, overrides: Sequence[str], *, force: bool, echo: Callable[[str]
     """The overrides that put every worker in the same run folder, decided once before they start
     (they would otherwise each pick a folder; a finished run goes to the next numbered one)."""
     from visiontk.recipe import load_recipe
+    from visiontk.recipe.lines import format_override
     from visiontk.run import place_run
 
     r = load_recipe(recipe, [*overrides, "distribute.strategy=multi_worker"])
@@ -74,7 +75,7 @@ def place(recipe, overrides: Sequence[str], *, force: bool, echo: Callable[[str]
         echo(f"[launch] {where.note.removeprefix('visiontk: ')}")
     if str(where.run.path) == str(r.output):
         return list(overrides)
-    return [*overrides, f"output={str(where.run.path)!r}"]     # quoted: the value stays a string
+    return [*overrides, format_override("output", str(where.run.path))]    # read back exactly
 
 
 def launch(recipe: str, overrides: Sequence[str], workers: int, *, force: bool = False,
