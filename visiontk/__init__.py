@@ -15,11 +15,11 @@ __all__ = ["__version__", "build_model", "load_recipe", "train", "evaluate", "pr
            "export"]
 
 
-def load_recipe(path=None, overrides=(), *, data=None):
+def load_recipe(path=None, overrides=(), *, data=None, check_paths=None):
     """Read and validate a recipe (see visiontk.recipe.load_recipe)."""
     from visiontk.recipe import load_recipe as _load
 
-    return _load(path, overrides, data=data)
+    return _load(path, overrides, data=data, check_paths=check_paths)
 
 
 def build_model(recipe):

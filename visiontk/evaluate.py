@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterable
 
-from visiontk.errors import DataError, RunError
+from visiontk.errors import RunError
 from visiontk.io import read_json, write_json
 from visiontk.run import RunDir
 
@@ -88,9 +88,7 @@ def evaluate(run_dir: str | Path, split: str = "val", overrides: Iterable[str] =
     metrics = read_metrics(run) if write else {}        # a damaged file fails before the work
     recipe = load_recipe(run / "recipe.yaml", overrides)
     p = prepare(recipe, build=False)
-    if split not in p.source.splits():
-        raise DataError(f"data source '{recipe.data.source}' has no split '{split}'; it has: "
-                        f"{', '.join(p.source.splits())}")
+    p.source.check_split(split)
     model = load_keras_model(run / "model.keras")
     label = other_data_label(split, overrides)
     # other data gets its own plots folder too: eval_<split>/ keeps the run's own

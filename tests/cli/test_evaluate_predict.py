@@ -51,7 +51,9 @@ def test_evaluate_cli_on_other_data_keeps_the_runs_own_figures(folder_run):
     assert json.loads(out.stdout)["samples"] == 4                     # folder B's val split
     written = json.loads((run / "metrics.json").read_text())
     assert written["val"] == metrics["val"] and written["train"] == metrics["train"]
-    override = f"data.params.path={str(other)!r}"
+    from visiontk.recipe.lines import format_override
+
+    override = format_override("data.params.path", str(other))
     val = written["other_data"][f"val {override}"]
     assert val["samples"] == 4 and 0 <= val["accuracy"] <= 1
     assert val["overrides"] == [override]                              # which data it was

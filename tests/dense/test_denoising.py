@@ -202,7 +202,10 @@ def test_evaluate_cli_writes_the_sample_grid(den_run, tmp_path):
     r = run_cli("evaluate", run, "model.head.samples=3")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
-    grid = cv2.imread(str(run / "eval_val" / "denoising_samples.png"))
+    # an evaluation with overrides keeps its plots apart from the run's own eval_val/
+    assert result["plots"].startswith("eval_val_")
+    assert not (run / "eval_val" / "denoising_samples.png").exists()
+    grid = cv2.imread(str(run / result["plots"] / "denoising_samples.png"))
     # 32 x 32 inputs are upscaled x5 (160 // 32) and padded by 1 pixel on each side
     assert grid.shape == (3 * 162, 3 * 162, 3)
     assert result["samples"] == 32 and result["psnr_gain_db"] == pytest.approx(

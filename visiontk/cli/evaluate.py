@@ -56,7 +56,9 @@ def data_path_override(run_dir, data_path: str) -> str:
         raise RecipeError(f"--data {data_path}: the data source '{recipe.data.source}' of "
                           f"{run / 'recipe.yaml'} reads no path (it takes no data.params.path); "
                           f"evaluate it without --data, or with overrides of its own parameters")
-    return f"data.params.path={str(data_path)!r}"     # quoted: the value stays a string
+    from visiontk.recipe.lines import format_override
+
+    return format_override("data.params.path", str(data_path))     # read back exactly, as a string
 
 
 @cli.command("predict")

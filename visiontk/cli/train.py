@@ -24,7 +24,9 @@ def train_cmd(recipe, overrides, dry_run, force):
     'quoted text'. Quote an override with spaces or braces for the shell. NaN and infinity are
     refused.
 
-    Rerunning the same command after a crash resumes from the last finished epoch.
+    Rerunning the same command after a crash resumes from the last finished epoch. A finished
+    run is kept: the new one goes to runs/NAME-2 (then -3, ...); --force retrains in place, and
+    replaces only a folder that visiontk wrote as a run.
 
     \b
     Examples:

@@ -24,7 +24,8 @@ def remedy(path: Path) -> str:
     by training it again (it is written when training starts)."""
     if Path(path).name == "metadata.json":
         return "re-export the run with `visiontk export RUN_DIR --force`"
-    return "restore the file from a copy, or train the run again (`visiontk train` writes it)"
+    return ("restore it from a copy, or train the recipe again into a new folder "
+            "(`visiontk train RECIPE` writes it)")
 
 
 def read_meta(path) -> dict:
@@ -47,8 +48,9 @@ def read_meta(path) -> dict:
         meta = json.loads(text)
     except json.JSONDecodeError as exc:
         cut = " (the file is cut short)" if text.rstrip()[-1:] not in ("}", "]") else ""
-        raise InputError(f"{p} is not valid JSON{cut}: {exc.msg} (line {exc.lineno}, column "
-                         f"{exc.colno}); {remedy(p)}") from None
+        where = f"line {exc.lineno}, column {exc.colno}"
+        what = f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"
+        raise InputError(f"{p} is not valid JSON{cut}: {what}; {remedy(p)}") from None
     return check_meta(meta, p)
 
 
