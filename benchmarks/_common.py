@@ -74,12 +74,12 @@ def model_and_meta(run_dir, recipe_path, overrides=()):
     """(inference Keras model, meta, description): a finished run's, or the recipe's untrained."""
     if run_dir:
         from visiontk.run import RunDir
-        from visiontk.train.model import load_keras_model
+        from visiontk.model_files import load_keras_model
 
         run = RunDir(run_dir).require()
         return load_keras_model(run / "model.keras"), run.meta(), str(run_dir)
     from visiontk.run import make_meta
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     recipe = recipe_of(recipe_path, overrides)
     p = prepare(recipe)
@@ -106,7 +106,7 @@ class StepBench:
         import tensorflow as tf
 
         from visiontk.data.pipeline import build_dataset
-        from visiontk.train.loop import compile_model, prepare
+        from visiontk.train.session import compile_model, prepare
 
         self.recipe, self.p = recipe, prepare(recipe)
         compile_model(self.p, 100)

@@ -106,7 +106,7 @@ def data_of(name: str, args):
     if name not in _DATA:
         import numpy as np
 
-        from visiontk.train.loop import prepare
+        from visiontk.train.session import prepare
 
         p = prepare(make_recipe(name, args), build=False)
         k = p.task.info.num_classes
@@ -123,8 +123,8 @@ def run_plain(name: str, args) -> dict:
     import keras
     import tensorflow as tf
 
-    from visiontk.infer.progress import interactive
-    from visiontk.train.loop import prepare
+    from visiontk.progress import interactive
+    from visiontk.train.session import prepare
     from visiontk.train.model import build_model
 
     recipe = make_recipe(name, args)

@@ -24,7 +24,7 @@ def test_register_get_alias_variant_and_suggestion():
 
 
 def test_listing_and_checking_recipes_never_imports_tensorflow():
-    code = ("import sys; from visiontk.registries import populate; populate(); "
+    code = ("import sys; from visiontk.catalog import populate; populate(); "
             "from visiontk.recipe import load_recipe; load_recipe('recipes/classify.yaml'); "
             "from visiontk.cli import load_commands; load_commands(); "
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; print(bad); "

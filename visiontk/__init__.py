@@ -24,7 +24,7 @@ def load_recipe(path=None, overrides=(), *, data=None, check_paths=None):
 
 def build_model(recipe):
     """The compiled-to-be Keras model of a recipe (backbone + task head), without training."""
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     return prepare(recipe).model
 

@@ -11,34 +11,12 @@ from visiontk.io import read_json, write_json
 from visiontk.run import RunDir
 
 
-def keras_predict_fn(model):
-    """A batched numpy predict function: tf.function(model) (no per-call retracing)."""
-    import numpy as np
-    import tensorflow as tf
-
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-
-    def predict(images):
-        out = fn(tf.convert_to_tensor(images, tf.float32))
-        if isinstance(out, dict):
-            return {k: np.asarray(v) for k, v in out.items()}
-        if isinstance(out, (list, tuple)):
-            return [np.asarray(v) for v in out]
-        return np.asarray(out)
-
-    return predict
-
-
-def numpy_batches(dataset) -> Iterable:
-    for images, ann in dataset:
-        yield images.numpy(), {k: v.numpy() for k, v in ann.items()}
-
-
 def evaluate_prepared(p, model, split: str, out_dir=None, predict_fn=None,
                       folder: str | None = None) -> dict:
     """The task's evaluation of `model` on `split`; its plots go to out_dir/`folder` (default
     eval_<split>) when `out_dir` is given."""
-    from visiontk.data.pipeline import build_dataset
+    from visiontk.data.pipeline import build_dataset, numpy_batches
+    from visiontk.model_files import keras_predict_fn
 
     data = p.source.load(split)
     ds = build_dataset(data, p.task, p.recipe, training=False, encode=False)
@@ -80,8 +58,8 @@ def evaluate(run_dir: str | Path, split: str = "val", overrides: Iterable[str] =
         0.97
     """
     from visiontk.recipe import load_recipe
-    from visiontk.train.loop import prepare
-    from visiontk.train.model import load_keras_model
+    from visiontk.train.session import prepare
+    from visiontk.model_files import load_keras_model
 
     overrides = list(overrides)       # read twice: the recipe, then the metrics entry
     run = RunDir(run_dir).require()

@@ -18,7 +18,7 @@ import pytest
 
 from visiontk.architectures import applications as apps
 from visiontk.errors import ModelError
-from visiontk.registries import ARCHITECTURES, populate
+from visiontk.catalog import ARCHITECTURES, populate
 
 populate()
 APPS = [n for n in ARCHITECTURES.names() if ARCHITECTURES.entry(n).meta.get("family") == "applications"]
@@ -68,7 +68,7 @@ def test_named_features_and_preprocess_layer():
 
 
 def test_meta_records_the_model_preprocessing(tiny_recipe):
-    from visiontk.registries import TASKS
+    from visiontk.catalog import TASKS
     from visiontk.run import make_meta
     from visiontk.tasks.base import DataInfo
 

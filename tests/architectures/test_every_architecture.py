@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from visiontk.registries import ARCHITECTURES, populate
+from visiontk.catalog import ARCHITECTURES, populate
 
 populate()
 HERE = Path(__file__).parent
@@ -76,7 +76,7 @@ def test_builds_small_with_pinned_params_and_finite_output(name):
 def test_feature_extractor_round_trip_and_head(name, tmp_path):
     import keras
 
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     backbone, shape = small_build(name, narrow=True, include_top=False)
     assert backbone.inputs[0].name == "image"

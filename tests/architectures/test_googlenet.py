@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visiontk.registries import ARCHITECTURES, populate
+from visiontk.catalog import ARCHITECTURES, populate
 
 populate()
 
@@ -119,7 +119,7 @@ AUX_RECIPE = {"model": {"backbone": {"name": "googlenet", "params": {"width": 0.
 def test_aux_head_loss_weights_and_inference_model(tiny_recipe):
     import keras
 
-    from visiontk.train.loop import compile_model, prepare
+    from visiontk.train.session import compile_model, prepare
 
     p = prepare(tiny_recipe(AUX_RECIPE))
     model, task = p.model, p.task
@@ -149,7 +149,7 @@ def test_aux_head_loss_weights_and_inference_model(tiny_recipe):
 
 def test_aux_weight_needs_an_architecture_with_aux(tiny_recipe):
     from visiontk.errors import RecipeError
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     with pytest.raises(RecipeError, match="has no auxiliary classifiers.*googlenet"):
         prepare(tiny_recipe({"model": {"head": {"aux_weight": 0.3}}}), build=False)
@@ -164,7 +164,7 @@ def test_aux_run_trains_saves_one_output_and_exports(tiny_recipe, tmp_path):
 
     from visiontk import evaluate, predict, train
     from visiontk.export.serving import make_serving
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     run = train(tiny_recipe(AUX_RECIPE), echo=lambda s: None).run_dir
     rows = list(csv.DictReader(open(run / "history.csv")))

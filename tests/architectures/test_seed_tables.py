@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visiontk.registries import ARCHITECTURES, populate
+from visiontk.catalog import ARCHITECTURES, populate
 
 populate()
 
@@ -187,7 +187,7 @@ def test_lrn_is_the_seed_formula_and_round_trips(tmp_path):
     import tensorflow as tf
 
     from visiontk.layers import LocalResponseNormalization
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     a = np.random.default_rng(0).normal(size=(2, 3, 3, 7)).astype("float32")
     n, alpha, beta, k = 5, 1e-2, 0.75, 2.0

@@ -104,7 +104,7 @@ def test_param_counts_are_built_once_then_cached(tmp_path):
 
 def test_arch_list_prints_the_cached_counts(tmp_path):
     from visiontk.architectures.summary import _builder_key
-    from visiontk.registries import ARCHITECTURES, populate
+    from visiontk.catalog import ARCHITECTURES, populate
 
     populate()
     cache = tmp_path / "visiontk" / "param_counts.json"
@@ -121,7 +121,7 @@ def test_arch_list_prints_the_cached_counts(tmp_path):
 def cache_all_but(tmp_path, *left_out):
     """A count cache under tmp_path (as XDG_CACHE_HOME) holding every architecture but `left_out`."""
     from visiontk.architectures.summary import _builder_key
-    from visiontk.registries import ARCHITECTURES, populate
+    from visiontk.catalog import ARCHITECTURES, populate
 
     populate()
     cache = tmp_path / "visiontk" / "param_counts.json"
@@ -152,7 +152,7 @@ def test_a_first_arch_list_says_it_is_building_when_piped(tmp_path, monkeypatch,
 
 def test_a_first_arch_list_on_a_terminal_names_each_network(tmp_path, monkeypatch, capfd):
     from tests.conftest import cli_in_process
-    from visiontk.infer import progress
+    from visiontk import progress
 
     cache_all_but(tmp_path, "lenet5", "mlp")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

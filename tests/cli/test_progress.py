@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from visiontk.infer import progress as prog
+from visiontk import progress as prog
 
 
 class EchoPredictor:

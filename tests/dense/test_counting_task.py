@@ -42,7 +42,7 @@ def test_per_class_counting_trains_evaluates_and_predicts(tiny_recipe):
 
 def test_encode_per_class_counts_from_classes(tiny_recipe):
     from visiontk.data.base import make_source
-    from visiontk.train.loop import make_task
+    from visiontk.tasks.base import make_task
 
     r = tiny_recipe({**all_recipes()["counting"], "model": {"head": {"per_class": True}}})
     task = make_task(r, make_source(r))
@@ -69,7 +69,7 @@ def test_runtime_decode_and_draw_without_tensorflow():
 def test_counting_refuses_augmentations_that_change_the_count(tiny_recipe, aug):
     from visiontk.data.base import make_source
     from visiontk.errors import RecipeError
-    from visiontk.train.loop import make_task
+    from visiontk.tasks.base import make_task
 
     r = tiny_recipe({**all_recipes()["counting"], "data": {"augment": {aug: 0.1}}})
     with pytest.raises(RecipeError, match=f"data.augment.{aug}: not supported for task 'counting'"):
@@ -83,7 +83,7 @@ def test_per_class_needs_classes_from_the_source(tmp_path):
     from visiontk.data.base import make_source
     from visiontk.errors import RecipeError
     from visiontk.recipe import load_recipe
-    from visiontk.train.loop import make_task
+    from visiontk.tasks.base import make_task
 
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
     (tmp_path / "c.csv").write_text("image,count\na.png,1\n")

@@ -79,10 +79,10 @@ def test_noise_only_in_the_training_pipeline(den_run, tiny_recipe):
 
     from tests.tiny_recipes import all_recipes
     from visiontk.data.base import make_source
-    from visiontk.evaluate import keras_predict_fn
+    from visiontk.model_files import keras_predict_fn
     from visiontk.infer.predictor import Predictor
-    from visiontk.train.loop import make_task
-    from visiontk.train.model import load_keras_model
+    from visiontk.tasks.base import make_task
+    from visiontk.model_files import load_keras_model
 
     recipe = tiny_recipe(all_recipes()["denoising"])
     src = make_source(recipe)
@@ -143,7 +143,7 @@ def test_decode_resizes_to_the_original_and_draw_puts_the_frames_side_by_side():
     ("lenet5", {}),                                      # no decoder: the generic one is built
 ])
 def test_every_backbone_family_gives_an_image_and_trains(tiny_recipe, backbone, params):
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     p = prepare(tiny_recipe({"task": "denoising", "model": {"backbone": {"name": backbone,
                                                                         "params": params},
@@ -158,7 +158,7 @@ def test_every_backbone_family_gives_an_image_and_trains(tiny_recipe, backbone, 
 
 
 def test_valid_padding_unet_is_refused(tiny_recipe):
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     with pytest.raises(ModelError, match="must keep the input size .*padding: same"):
         prepare(tiny_recipe({"task": "denoising", "model": {
@@ -168,7 +168,7 @@ def test_valid_padding_unet_is_refused(tiny_recipe):
 
 def test_bad_data_gives_one_clear_error(tiny_recipe):
     from visiontk.data.base import SplitData, make_source
-    from visiontk.train.loop import make_task
+    from visiontk.tasks.base import make_task
 
     recipe = tiny_recipe({"task": "denoising", "model": {"backbone": {"name": "autoencoder_cnn"}}})
     task = make_task(recipe, make_source(recipe))

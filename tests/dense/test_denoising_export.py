@@ -18,7 +18,7 @@ def test_no_noise_layer_in_model_keras_nor_random_op_in_the_exports(tmp_path_fac
     import tensorflow as tf
 
     from visiontk.export.serving import _all_layers     # every layer, nested models included
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     run = trained_run("denoising", tmp_path_factory)
     model = load_keras_model(run / "model.keras")
@@ -79,7 +79,7 @@ def test_encoder_export_of_a_model_without_one_is_refused(tmp_path_factory, tmp_
 def test_encoder_export_of_a_unet_denoiser_is_refused(tiny_recipe, tmp_path):
     from visiontk.errors import ExportError
     from visiontk.export.encoder import encoder_and_meta
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     p = prepare(tiny_recipe({"task": "denoising", "model": {"backbone": {
         "name": "unet", "params": {"padding": "same", "depth": 1, "base_width": 4}}}}))

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("autoencoder_mlp", "denoising", (None, 28, 28, 1)),
 ])
 def test_recipe_builds(name, task, output_shape):
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml")
     p = prepare(recipe)

@@ -56,7 +56,7 @@ def test_mask_folder_loads_index_and_palette_masks(tmp_path, palette):
 
 def test_mask_folder_in_the_pipeline_resizes_masks_with_the_images(tmp_path):
     from visiontk.data.pipeline import build_dataset
-    from visiontk.train.loop import make_task
+    from visiontk.tasks.base import make_task
 
     root = make_mask_folder(tmp_path / "d", n=4)
     recipe = load_recipe(data={"task": "segmentation", "model": {"backbone": {"name": "unet"},

@@ -36,7 +36,7 @@ def _one_batch(p, x, y):
 
 @pytest.mark.parametrize("loss", ["mse", "mae", "huber", "poisson"])
 def test_counting_losses_train_one_batch(tiny_recipe, loss):
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     p = prepare(tiny_recipe({**all_recipes()["counting"], "model": {"head": {"loss": loss}}}))
     if loss == "poisson":           # a negative pre-activation: softplus must still give a count > 0
@@ -51,7 +51,7 @@ def test_counting_losses_train_one_batch(tiny_recipe, loss):
 
 @pytest.mark.parametrize("loss", ["mse", "mae", "bce"])
 def test_denoising_losses_train_one_batch(tiny_recipe, loss):
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     p = prepare(tiny_recipe({"task": "denoising", "model": {
         "backbone": {"name": "autoencoder_cnn", "params": {"filters": [4, 8], "dense_code": 16,

@@ -78,7 +78,7 @@ def test_valid_padding_unet_crops_targets_and_pads_predictions(tmp_path_factory)
 def test_sigmoid_needs_one_class_and_binary_encode(tiny_recipe):
     from visiontk.data.base import make_source
     from visiontk.errors import RecipeError
-    from visiontk.train.loop import make_task
+    from visiontk.tasks.base import make_task
 
     r = tiny_recipe(all_recipes()["segmentation"] | {"model": {**all_recipes()["segmentation"]["model"],
                                                                 "head": {"output": "sigmoid"}}})
@@ -98,7 +98,7 @@ def test_sigmoid_needs_one_class_and_binary_encode(tiny_recipe):
     ("resnet18", {"widths": [4, 8, 8, 16]}, 5),        # stride 32: 1 -> 2 -> ... -> 32
 ])
 def test_non_unet_backbone_gets_the_generic_decoder_and_trains(tiny_recipe, backbone, params, ups):
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     recipe = tiny_recipe({**all_recipes()["segmentation"],
                           "model": {"backbone": {"name": backbone, "params": params},

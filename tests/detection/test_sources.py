@@ -33,7 +33,7 @@ def _targets(fmt, path):
     from visiontk.data.base import make_source
     from visiontk.data.pipeline import build_dataset
     from visiontk.recipe import load_recipe
-    from visiontk.train.loop import make_task
+    from visiontk.tasks.base import make_task
 
     data = deep_update(SCENES, {"data": {"source": fmt}})
     if path is not None:

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from visiontk.registries import ARCHITECTURES, populate
+from visiontk.catalog import ARCHITECTURES, populate
 
 populate()
 NAMES = ARCHITECTURES.names()

@@ -86,7 +86,7 @@ def test_gallery_of_another_model_is_refused(trained, capsys):
 
     import keras
 
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     result, files, tmp = trained
     paths = [p for ps in files.values() for p in ps]

@@ -41,7 +41,7 @@ def test_centres_follow_the_seed_rule_during_fit_only():
 
 
 def test_centres_train_and_are_saved_with_the_model(tmp_path):
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     model = centre_model()
     model.compile(optimizer="adam",

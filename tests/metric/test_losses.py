@@ -254,7 +254,7 @@ def test_losses_serialise(loss):
 
 
 def test_drop_in_trains_a_model_and_round_trips(tmp_path):
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     x = RNG.normal(size=(16, 8)).astype(np.float32)
     y = np.repeat(np.arange(4), 4)

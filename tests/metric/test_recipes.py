@@ -55,7 +55,7 @@ def identities_run(tmp_path_factory):
 
 
 def test_synthetic_identity_recipe_trains_with_no_data(identities_run):
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     run = identities_run.run_dir
     metrics = json.loads((run / "metrics.json").read_text())

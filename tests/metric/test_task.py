@@ -27,7 +27,7 @@ def backbone():
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_every_loss_trains_one_step_and_saves_the_embedder(loss, tmp_path):
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     task = make_task(loss=loss, embedding_size=8, heldout_identities=[10, 11])
     model = task.build(backbone())

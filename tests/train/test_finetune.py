@@ -54,7 +54,7 @@ class Crash(Exception):
 def test_restore_freeze_unfreeze_and_resume_in_phase_two(source_run, tmp_path, monkeypatch):
     from visiontk import train
     from visiontk.train import finetune
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     r = recipe(tmp_path, {"model": {"init_from": str(source_run)}, "train": {"epochs": 3, "finetune": {
         "freeze": "backbone", "unfreeze_after_epochs": 1, "backbone_lr_multiplier": 0.1}}})
@@ -100,11 +100,11 @@ def test_restore_freeze_unfreeze_and_resume_in_phase_two(source_run, tmp_path, m
 
 def test_report_of_a_partial_restore_and_other_sources(source_run, tmp_path):
     from visiontk.train.finetune import summary_line
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     wider = {**BACKBONE, "params": {**BACKBONE["params"], "widths": [4, 8, 8, 32]}}
     p = prepare(recipe(tmp_path, {"model": {"init_from": str(source_run)}}, backbone=wider))
-    rep = p.extra["finetune"].report
+    rep = p.finetune.report
     assert 0 < rep["restored"] < rep["backbone_layers"]
     assert all(k.startswith("conv5") for k in rep["not_restored"])
     assert any("shape mismatch: source (3, 3, 8, 16), here (3, 3, 8, 32)" in v
@@ -112,12 +112,12 @@ def test_report_of_a_partial_restore_and_other_sources(source_run, tmp_path):
     assert "not restored: conv5" in summary_line(rep)
     # a checkpoint of the run (architecture rebuilt from its recipe.yaml) and its model.keras
     for src in (source_run / "checkpoints" / "last.weights.h5", source_run / "model.keras"):
-        rep = prepare(recipe(tmp_path, {"model": {"init_from": str(src)}})).extra["finetune"].report
+        rep = prepare(recipe(tmp_path, {"model": {"init_from": str(src)}})).finetune.report
         assert rep["restored"] == rep["backbone_layers"] and rep["source"] == str(src)
 
 
 def test_until_layer_freezes_the_layers_up_to_it(tmp_path):
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     p = prepare(recipe(tmp_path, {"train": {"finetune": {"freeze": "until_layer conv3_block1_out"}}}))
     bb = p.model.get_layer("backbone")
@@ -138,7 +138,7 @@ LENET = {"name": "lenet5", "weights": "none"}
      r"no layer 'conv2_blok1_1_conv' \(did you mean 'conv2_block1_1_conv'\?\)"),
 ])
 def test_errors_for_people(source_run, tmp_path, extra, backbone, message):
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     if extra.get("model", {}).get("init_from") == "SOURCE":
         extra = {"model": {"init_from": str(source_run)}}
@@ -180,7 +180,7 @@ def test_backbone_lr_multiplier_scales_backbone_updates(opt):
 def test_finetune_under_mirrored_strategy(tmp_path):
     """Restore + freeze + unfreeze (retrace) + lr multiplier under MirroredStrategy on 2 logical CPUs
     (LeNet-5 keeps the subprocess short; the source is an untrained classifier saved here)."""
-    from visiontk.train.loop import prepare
+    from visiontk.train.session import prepare
 
     source = tmp_path / "source.keras"
     prepare(recipe(tmp_path, {"task": "classification"}, backbone=LENET)).model.save(str(source))

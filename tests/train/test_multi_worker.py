@@ -118,7 +118,7 @@ def test_kill_a_worker_then_relaunch_resumes(tmp_path):
     assert re.search(r"\[worker 1\] visiontk: resuming .* from epoch [123]", out.stdout)
     rows = list(csv.DictReader(open(tmp_path / "mw" / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     assert load_keras_model(tmp_path / "mw" / "model.keras").count_params() > 0
 
@@ -154,7 +154,7 @@ def test_sigterm_unwinds_a_worker_and_removes_its_folder(tiny_recipe, monkeypatc
     seen = {}
 
     def fit_until_terminated(p, run, **_):
-        seen["dir"] = p.extra["worker_dir"].path
+        seen["dir"] = p.worker_dir.path
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(10)
         pytest.fail("SIGTERM did not interrupt training")

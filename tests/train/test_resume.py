@@ -43,7 +43,7 @@ def test_sigkill_then_rerun_resumes_and_finishes(tmp_path):
     # after the last epoch (model.keras carries the best epoch's).
     import keras
 
-    from visiontk.train.model import import_custom_objects
+    from visiontk.model_files import import_custom_objects
 
     import_custom_objects()
     model = keras.saving.load_model(run / "model.keras")           # compiled: has its optimizer

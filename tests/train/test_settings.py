@@ -29,7 +29,7 @@ def test_mixed_precision_trains_without_nan_and_saves_float32(tiny_recipe):
     import keras
 
     from visiontk import train
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     # float16 is emulated on CPU (slow): LeNet-5 and a few steps (the head stays float32)
     r = tiny_recipe({"train": {"epochs": 1, "mixed_precision": "mixed_float16", "steps_per_execution": 2}})

@@ -64,7 +64,7 @@ def test_dry_run_prints_and_writes_nothing(tmp_path):
 
 def test_schedules_follow_their_formulas():
     from visiontk.recipe.schema import ScheduleCfg
-    from visiontk.registries import SCHEDULES, populate
+    from visiontk.catalog import SCHEDULES, populate
 
     populate()                        # registered on import of visiontk.train.optim
 
@@ -103,7 +103,7 @@ def test_compile_gets_label_smoothing_jit_and_the_optimizer(tiny_recipe):
     """What the recipe asks for reaches model.compile (no training: build and compile only)."""
     import keras
 
-    from visiontk.train.loop import compile_model, prepare
+    from visiontk.train.session import compile_model, prepare
 
     r = tiny_recipe({"train": {"jit_compile": True, "regularization": {"label_smoothing": 0.1},
                                "optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9,
@@ -142,7 +142,7 @@ def test_plateau_early_stopping_dropout_and_tensorboard(tiny_recipe):
     """A learning rate so small that val_loss cannot improve by min_delta: the plateau halves the rate
     after one flat epoch and early stopping ends a 6-epoch run after the second."""
     from visiontk import train
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     r = tiny_recipe({"train": {"epochs": 6, "tensorboard": True,
                                "optimizer": {"name": "adam", "learning_rate": 1e-7},

@@ -22,7 +22,7 @@ This module also holds the helpers the other classic nets share (`max_pool_ceil`
 
 from __future__ import annotations
 
-from visiontk.registries import ARCHITECTURES
+from visiontk.catalog import ARCHITECTURES
 
 # seed 001, "AlexNet Network - Structural Details" (1000 classes); names are our layer names.
 ALEXNET_TABLE = [
@@ -120,7 +120,7 @@ def build_alexnet(input_shape=None, *, conv1=(96, 11, 4, 0), conv2=(256, 5, 1, 2
         num_classes: outputs of fc8.
 
     Example:
-        >>> from visiontk.registries import ARCHITECTURES, populate
+        >>> from visiontk.catalog import ARCHITECTURES, populate
         >>> populate()
         >>> ARCHITECTURES.get("alexnet")().count_params()
         62378344

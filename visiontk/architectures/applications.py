@@ -36,7 +36,7 @@ import os
 from pathlib import Path
 
 from visiontk.errors import ModelError
-from visiontk.registries import ARCHITECTURES
+from visiontk.catalog import ARCHITECTURES
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)          # RGB, [0, 1] (keras 'torch' mode)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -135,7 +135,7 @@ def preprocessing_meta(arch: str) -> dict | None:
         >>> preprocessing_meta("lenet5") is None
         True
     """
-    from visiontk.registries import populate
+    from visiontk.catalog import populate
 
     populate()
     if arch not in ARCHITECTURES:
@@ -255,7 +255,7 @@ def build_application(input_shape=(224, 224, 3), *, app, include_top=True, num_c
         alpha: width multiplier (MobileNets only).
 
     Example:
-        >>> from visiontk.registries import ARCHITECTURES
+        >>> from visiontk.catalog import ARCHITECTURES
         >>> m = ARCHITECTURES.get("mobilenet_v2")((64, 64, 3), include_top=False)  # doctest: +SKIP
         >>> {k: v.shape for k, v in m.output.items()}["C5"]  # doctest: +SKIP
         (None, 2, 2, 1280)
@@ -295,7 +295,7 @@ def build_application(input_shape=(224, 224, 3), *, app, include_top=True, num_c
         model = keras.Model(inputs, {k: (net.output if v is None else net.get_layer(v).output)
                                      for k, v in features.items()}, name=name)
     if own_file is not None:
-        from visiontk.train.model import load_weights_file
+        from visiontk.model_files import load_weights_file
 
         load_weights_file(model, str(own_file), "model.backbone.weights")
     return model

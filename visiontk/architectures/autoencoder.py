@@ -18,7 +18,7 @@ a task head adds the output layer (the denoising task adds exactly the layer inc
 
 from __future__ import annotations
 
-from visiontk.registries import ARCHITECTURES
+from visiontk.catalog import ARCHITECTURES
 
 CODE_LAYER = "code"
 

@@ -23,7 +23,7 @@ Feature maps (include_top=False): "conv2" (stride 4) and every module output "in
 
 from __future__ import annotations
 
-from visiontk.registries import ARCHITECTURES
+from visiontk.catalog import ARCHITECTURES
 
 # The seed's table, one row per module: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
 # A max pool 3x3/2 precedes the first module of each stage.

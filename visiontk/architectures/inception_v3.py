@@ -23,7 +23,7 @@ The smallest input is 75x75 (Keras' minimum; 299x299 in the paper). include_top=
 
 from __future__ import annotations
 
-from visiontk.registries import ARCHITECTURES
+from visiontk.catalog import ARCHITECTURES
 
 KERAS_PARAMS = 23851784     # keras.applications.InceptionV3(weights=None, classes=1000).count_params()
 
@@ -103,7 +103,7 @@ def build_inception_v3(input_shape=(299, 299, 3), *, width=1.0, include_top=True
         num_classes: outputs of the softmax layer.
 
     Example:
-        >>> from visiontk.registries import ARCHITECTURES, populate
+        >>> from visiontk.catalog import ARCHITECTURES, populate
         >>> populate()
         >>> ARCHITECTURES.get("inception_v3")().count_params()
         23851784

@@ -8,7 +8,7 @@ the parameter count equals the 32x32 original: 61,706 with 10 classes).
 
 from __future__ import annotations
 
-from visiontk.registries import ARCHITECTURES
+from visiontk.catalog import ARCHITECTURES
 
 
 @ARCHITECTURES.register("lenet5", aliases=("lenet",), family="lenet")

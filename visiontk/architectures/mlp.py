@@ -8,7 +8,7 @@ puts batch normalisation before each activation. Features: `F1`..`Fn`, the hidde
 
 from __future__ import annotations
 
-from visiontk.registries import ARCHITECTURES
+from visiontk.catalog import ARCHITECTURES
 
 
 @ARCHITECTURES.register("mlp", family="mlp")

@@ -10,7 +10,7 @@ Feature maps: C2..C5 (strides 4..32 with the ImageNet stem, 1..8 with the CIFAR 
 
 from __future__ import annotations
 
-from visiontk.registries import ARCHITECTURES
+from visiontk.catalog import ARCHITECTURES
 
 
 def _block(x, filters, strides, *, bottleneck, name, bias, eps):

@@ -22,7 +22,7 @@ include_top=False gives {"conv1", then the fire module before each later pool, t
 
 from __future__ import annotations
 
-from visiontk.registries import ARCHITECTURES
+from visiontk.catalog import ARCHITECTURES
 
 # (squeeze, expand) of fire2..fire9; the same in both versions
 FIRES = ((16, 64), (16, 64), (32, 128), (32, 128), (48, 192), (48, 192), (64, 256), (64, 256))
@@ -63,7 +63,7 @@ def build_squeezenet(input_shape=(224, 224, 3), *, conv1, pool_after, fires=FIRE
         num_classes: filters of conv10.
 
     Example:
-        >>> from visiontk.registries import ARCHITECTURES, populate
+        >>> from visiontk.catalog import ARCHITECTURES, populate
         >>> populate()
         >>> ARCHITECTURES.get("squeezenet1_0")().count_params()
         1248424

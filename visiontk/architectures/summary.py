@@ -22,7 +22,7 @@ def default_param_count(name: str) -> int:
         >>> default_param_count("lenet5")  # doctest: +SKIP
         61706
     """
-    from visiontk.registries import ARCHITECTURES
+    from visiontk.catalog import ARCHITECTURES
 
     import keras
 
@@ -41,7 +41,7 @@ def _builder_key(name: str) -> str:
     import inspect
     import sys
 
-    from visiontk.registries import ARCHITECTURES
+    from visiontk.catalog import ARCHITECTURES
 
     module = sys.modules[ARCHITECTURES.get(name).__module__]
     digest = hashlib.sha1(inspect.getsource(module).encode()).hexdigest()[:12]
@@ -66,7 +66,7 @@ def cached_param_counts(names, cache_file=None, on_build=None, on_missing=None) 
     from pathlib import Path
 
     from visiontk.io import write_text
-    from visiontk.registries import populate
+    from visiontk.catalog import populate
 
     populate()                    # the builders' modules: their source is the cache key
     cache_file = Path(cache_file or param_cache_file())
@@ -162,7 +162,7 @@ def architecture_table(name: str, input_shape=None, num_classes=None, params=Non
         >>> t["total_params"], t["paper"]["total_params"]  # doctest: +SKIP
         (6998552, 6797700)
     """
-    from visiontk.registries import ARCHITECTURES, populate
+    from visiontk.catalog import ARCHITECTURES, populate
 
     populate()
     entry = ARCHITECTURES.entry(name)          # unknown name: ModelError with did-you-mean

@@ -22,7 +22,7 @@ the last expanding level at full output resolution, width `base_width`).
 
 from __future__ import annotations
 
-from visiontk.registries import ARCHITECTURES
+from visiontk.catalog import ARCHITECTURES
 
 
 def valid_output_size(size: int, depth: int = 4) -> int | None:

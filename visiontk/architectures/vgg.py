@@ -22,7 +22,7 @@ include_top=False gives {"block1".."block5" (last conv of each block, strides 1.
 
 from __future__ import annotations
 
-from visiontk.registries import ARCHITECTURES
+from visiontk.catalog import ARCHITECTURES
 
 WIDTHS = (64, 128, 256, 512, 512)
 CONFIGS = {  # kernel size of each conv, per block (the columns of the seed's table)
@@ -81,7 +81,7 @@ def build_vgg(input_shape=(224, 224, 3), *, blocks, widths=WIDTHS, fc=(4096, 409
         num_classes: outputs of the last layer.
 
     Example:
-        >>> from visiontk.registries import ARCHITECTURES, populate
+        >>> from visiontk.catalog import ARCHITECTURES, populate
         >>> populate()
         >>> ARCHITECTURES.get("vgg16")(num_classes=2).count_params()
         134268738

@@ -30,7 +30,7 @@ def arch_list(params, as_json):
       visiontk arch list
       visiontk arch list --no-params --json
     """
-    from visiontk.registries import ARCHITECTURES, populate
+    from visiontk.catalog import ARCHITECTURES, populate
 
     populate()
     names = ARCHITECTURES.names()
@@ -57,7 +57,7 @@ def param_counts(names) -> dict:
     from contextlib import ExitStack
 
     from visiontk.architectures.summary import cached_param_counts, param_cache_file
-    from visiontk.infer.progress import interactive, stages
+    from visiontk.progress import interactive, stages
 
     with ExitStack() as stack:
         begin = []

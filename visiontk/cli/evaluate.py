@@ -46,7 +46,7 @@ def data_path_override(run_dir, data_path: str) -> str:
     (e.g. synthetic-scenes, which generates its data)."""
     from visiontk.errors import RecipeError
     from visiontk.recipe import load_recipe
-    from visiontk.registries import SOURCES, populate
+    from visiontk.catalog import SOURCES, populate
     from visiontk.run import RunDir
 
     run = RunDir(run_dir).require()

@@ -28,7 +28,7 @@ class SplitData:
 
 
 class DataSource:
-    """Base class; subclasses are registered in `visiontk.registries.SOURCES`.
+    """Base class; subclasses are registered in `visiontk.catalog.SOURCES`.
 
     Args:
         cfg: the source's `Config` (recipe `data.params`).
@@ -98,7 +98,7 @@ def dataset_reading():
 
 def make_source(recipe) -> DataSource:
     """The recipe's data source, configured."""
-    from visiontk.registries import SOURCES, populate
+    from visiontk.catalog import SOURCES, populate
 
     populate()
     cls = SOURCES.get(recipe.data.source)

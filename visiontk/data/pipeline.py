@@ -144,3 +144,10 @@ def build_dataset(data: SplitData, task, recipe, *, training: bool, batch_size: 
         tf.data.experimental.AutoShardPolicy.OFF if shard else tf.data.experimental.AutoShardPolicy.DATA)
     options.deterministic = True
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def numpy_batches(dataset):
+    """(images, {annotation: array}) numpy batches of an unencoded dataset (build_dataset(...,
+    encode=False)), for the tasks' numpy evaluation."""
+    for images, ann in dataset:
+        yield images.numpy(), {k: v.numpy() for k, v in ann.items()}

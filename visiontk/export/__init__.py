@@ -117,7 +117,7 @@ def export_run(run_dir, formats="all", opset: int = 17, out=None, force: bool = 
     meta = load_meta(run / "meta.json")
 
     from visiontk.export.verify import verification_batch
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     model = load_keras_model(run / "model.keras")
     if encoder:
@@ -142,9 +142,9 @@ def export_model(model, meta: dict, out, *, formats=FORMATS, opset: int = 17, fo
     from visiontk.export.onnx import check_opset
     from visiontk.export.serving import make_serving
     from visiontk.export.verify import failure_summary, verification_batch, verify
-    from visiontk.infer.progress import stages
+    from visiontk.progress import stages
     from visiontk.io import write_json
-    from visiontk.registries import TASKS, populate
+    from visiontk.catalog import TASKS, populate
 
     out = _out_path(out)
     fmts = parse_formats(formats)

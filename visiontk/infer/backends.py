@@ -18,8 +18,8 @@ BACKENDS = Registry("backend", ModelError)
 
 @BACKENDS.register("keras", files=("model.keras",))
 def keras_backend(folder: Path, meta: dict) -> Callable:
-    from visiontk.evaluate import keras_predict_fn
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import keras_predict_fn
+    from visiontk.model_files import load_keras_model
 
     path = Path(folder) / "model.keras"
     model = load_keras_model(path)

@@ -46,7 +46,7 @@ class Predictor:
 
     def __init__(self, path: str | Path, backend: str = "auto"):
         from visiontk.infer.backends import BACKENDS, available
-        from visiontk.registries import TASKS, populate
+        from visiontk.catalog import TASKS, populate
 
         folder = Path(path)
         if not folder.is_dir():
@@ -116,7 +116,7 @@ def predict_files(path, images, *, backend="auto", out_dir=None, batch_size=16) 
     import cv2
 
     from visiontk.runtime.preprocess import read_image
-    from visiontk.infer.progress import progress
+    from visiontk.progress import progress
     from visiontk.io import atomic_path, write_json
 
     if out_dir is not None and (not str(out_dir).strip() or Path(out_dir).exists()

@@ -30,7 +30,7 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from visiontk.infer.progress import counting
+from visiontk.progress import counting
 from visiontk.infer.sources import FrameSource, open_source
 from visiontk.runtime.draw import label
 from visiontk.runtime.errors import InputError

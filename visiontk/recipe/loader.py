@@ -128,7 +128,7 @@ def _validate_section(cfg_cls: type[BaseModel], raw, loc: tuple, where: Where) -
 
 def check_components(recipe: Recipe, where: Where) -> None:
     """Second pass: names against the registries, task head and source params against their Config."""
-    from visiontk.registries import ARCHITECTURES, OPTIMIZERS, SCHEDULES, SOURCES, TASKS, populate
+    from visiontk.catalog import ARCHITECTURES, OPTIMIZERS, SCHEDULES, SOURCES, TASKS, populate
 
     populate()
 

@@ -16,7 +16,7 @@ class MapCallback(keras.callbacks.Callback):
         self.every = max(1, int(every))
 
     def on_train_begin(self, logs=None):
-        from visiontk.evaluate import keras_predict_fn
+        from visiontk.model_files import keras_predict_fn
 
         self._predict = keras_predict_fn(self.model)
         self._last = (self.params or {}).get("epochs")
@@ -24,7 +24,7 @@ class MapCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or ((epoch + 1) % self.every and epoch + 1 != self._last):
             return
-        from visiontk.evaluate import numpy_batches
+        from visiontk.data.pipeline import numpy_batches
         from visiontk.tasks.detection_eval import coco_dicts, coco_map, collect
 
         meta = self.task.eval_meta()

@@ -32,7 +32,7 @@ class DataInfo:
 
 
 class Task:
-    """Base class; subclasses are registered in `visiontk.registries.TASKS`."""
+    """Base class; subclasses are registered in `visiontk.catalog.TASKS`."""
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[BaseModel]]
@@ -114,6 +114,15 @@ class Task:
     def evaluate(self, predict_fn: Callable, batches: Iterable, out_dir=None) -> dict:
         """Metrics from predict_fn(images)->outputs over unencoded (images, annotations) batches."""
         raise NotImplementedError
+
+
+def make_task(recipe, source) -> Task:
+    """The recipe's task (recipe.task, head config recipe.model.head) for the data `source`."""
+    from visiontk.catalog import TASKS
+
+    info = DataInfo(class_names=source.class_names(), input_shape=tuple(recipe.model.input_shape),
+                    provides=source.provides, extra=source.extra_info())
+    return TASKS.get(recipe.task)(recipe.model.head, info, recipe)
 
 
 def pick_feature(features, name: str | None, *, spatial: bool | None = None):

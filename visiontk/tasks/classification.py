@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 from visiontk.errors import RecipeError
 from visiontk.runtime import classification as runtime
 from visiontk.recipe.fields import PositiveInt, Strict, between
-from visiontk.registries import ARCHITECTURES, TASKS, populate
+from visiontk.catalog import ARCHITECTURES, TASKS, populate
 from visiontk.tasks.base import Task, pick_feature
 
 MAIN = "probs"      # the main output's name (and its layer's)

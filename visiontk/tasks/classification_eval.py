@@ -14,7 +14,7 @@ def confusion(labels: np.ndarray, preds: np.ndarray, n: int) -> np.ndarray:
 
 
 def classification_report(predict_fn, batches, class_names, out_dir=None) -> dict:
-    from visiontk.infer.progress import progress
+    from visiontk.progress import progress
 
     labels, probs = [], []
     for images, ann in progress(batches, "evaluating"):

@@ -11,7 +11,7 @@ from typing import Literal, Optional
 
 from visiontk.errors import RecipeError
 from visiontk.recipe.fields import PositiveFloat, PositiveInt, Strict
-from visiontk.registries import TASKS
+from visiontk.catalog import TASKS
 from visiontk.runtime import counting as runtime
 from visiontk.tasks.base import Task, pick_feature
 

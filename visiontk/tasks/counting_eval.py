@@ -26,7 +26,7 @@ def count_scores(truth: np.ndarray, pred: np.ndarray) -> dict:
 
 
 def counting_report(predict_fn, batches, class_names, per_class: bool, out_dir=None) -> dict:
-    from visiontk.infer.progress import progress
+    from visiontk.progress import progress
 
     truth, pred, truth_k, pred_k = [], [], [], []
     for images, ann in progress(batches, "evaluating"):

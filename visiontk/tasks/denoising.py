@@ -21,7 +21,7 @@ import numpy as np
 from visiontk.data.noise import add_noise, describe, noise_kinds
 from visiontk.errors import DataError, ModelError, RecipeError
 from visiontk.recipe.fields import Fraction, NonNegFloat, NonNegInt, PositiveInt, Strict
-from visiontk.registries import TASKS
+from visiontk.catalog import TASKS
 from visiontk.runtime import denoising as runtime
 from visiontk.tasks.base import Task
 

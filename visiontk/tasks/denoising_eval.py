@@ -38,7 +38,7 @@ def denoising_report(predict_fn, batches, corrupt, noise: str, out_dir=None, sam
             autoencoder (the input is the clean image; no input scores, no gain).
         noise: description recorded in the report.
     """
-    from visiontk.infer.progress import progress
+    from visiontk.progress import progress
 
     scores: dict[str, list] = {k: [] for k in ("psnr", "ssim", "psnr_noisy", "ssim_noisy")}
     se = ae = pixels = 0.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from visiontk.recipe.fields import Fraction, NonNegFloat, NonNegInt, PositiveInt, Strict
-from visiontk.registries import TASKS
+from visiontk.catalog import TASKS
 from visiontk.runtime import detection as runtime
 from visiontk.tasks.base import Task, pick_feature
 

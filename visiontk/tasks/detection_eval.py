@@ -131,7 +131,7 @@ def collect(predict_fn, batches, meta: dict, score_threshold: float):
 
 def detection_report(predict_fn, batches, meta: dict, eval_threshold: float, out_dir=None) -> dict:
     """mAP (COCOeval) + precision/recall at the decode threshold; detections.png in `out_dir`."""
-    from visiontk.infer.progress import progress
+    from visiontk.progress import progress
 
     gts, preds, sizes, samples = collect(predict_fn, progress(batches, "evaluating"), meta,
                                          eval_threshold)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Literal, Optional
 
 from visiontk.recipe.fields import NonNegFloat, PositiveInt, Strict
-from visiontk.registries import TASKS
+from visiontk.catalog import TASKS
 from visiontk.runtime import localization as runtime
 from visiontk.tasks.base import Task, pick_feature
 

@@ -11,7 +11,7 @@ from visiontk.runtime.boxes import iou_matrix
 
 
 def localization_report(predict_fn, batches, meta: dict, out_dir=None) -> dict:
-    from visiontk.infer.progress import progress
+    from visiontk.progress import progress
     from visiontk.runtime.localization import decode
     from visiontk.tasks.detection_eval import draw_samples
 

@@ -21,7 +21,7 @@ from pydantic import model_validator
 
 from visiontk.errors import DataError
 from visiontk.recipe.fields import Fraction, NonNegFloat, PositiveFloat, PositiveInt, Strict
-from visiontk.registries import TASKS
+from visiontk.catalog import TASKS
 from visiontk.runtime import metric as runtime
 from visiontk.tasks.base import Task, pick_feature
 
@@ -294,7 +294,7 @@ class Metric(Task):
         from visiontk.data.base import make_source
         from visiontk.data.pipeline import build_dataset
         from visiontk.data.sampling import subset
-        from visiontk.evaluate import numpy_batches
+        from visiontk.data.pipeline import numpy_batches
 
         data = self._train_data
         if data is None:

@@ -18,7 +18,7 @@ from typing import Literal
 
 from visiontk.errors import RecipeError
 from visiontk.recipe.fields import NonNegFloat, NonNegInt, OpenFraction, PositiveInt, Strict
-from visiontk.registries import TASKS
+from visiontk.catalog import TASKS
 from visiontk.runtime import segmentation as runtime
 from visiontk.tasks.base import Task
 

@@ -53,7 +53,7 @@ def centre_crop(masks: np.ndarray, h: int, w: int) -> np.ndarray:
 
 def segmentation_report(predict_fn, batches, names: list[str], output: str, threshold: float,
                         out_dir=None, samples: int = 8) -> dict:
-    from visiontk.infer.progress import progress
+    from visiontk.progress import progress
     from visiontk.runtime.segmentation import label_map
 
     n = len(names) if output == "softmax" else 2

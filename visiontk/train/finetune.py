@@ -73,8 +73,9 @@ def _rebuilt_from_run(run: Path, weights: Path):
     from visiontk.data.base import make_source
     from visiontk.errors import VisionTKError
     from visiontk.recipe import load_recipe
-    from visiontk.train.loop import make_task
-    from visiontk.train.model import build_model, load_weights_file
+    from visiontk.tasks.base import make_task
+    from visiontk.train.model import build_model
+    from visiontk.model_files import load_weights_file
 
     try:
         src = load_recipe(run / "recipe.yaml")
@@ -107,7 +108,7 @@ def _bare_weights(path: Path, p):
 
 def load_source(init_from: str, p):
     """(source model, the file read) for `model.init_from`."""
-    from visiontk.train.model import load_keras_model
+    from visiontk.model_files import load_keras_model
 
     path = Path(init_from).expanduser()
     if not path.exists():
@@ -316,21 +317,18 @@ def setup(p):
 
     Example:
         >>> p = prepare(load_recipe("recipes/finetune.yaml"))  # doctest: +SKIP
-        >>> p.extra["finetune"].report["restored"]  # doctest: +SKIP
+        >>> p.finetune.report["restored"]  # doctest: +SKIP
         40
     """
-    from visiontk.train.strategy import is_multi_worker
-
     r = p.recipe
     ft = Finetuner(p.model, r)
     if r.model.init_from:
         source, path = load_source(r.model.init_from, p)
         ft.report = restore_backbone(p.model, source, path)
         del source
-    if ft.part and r.train.finetune.unfreeze_after_epochs is not None and is_multi_worker(p.strategy):
+    if ft.part and r.train.finetune.unfreeze_after_epochs is not None and p.multi_worker:
         raise RecipeError("train.finetune.unfreeze_after_epochs: not supported with the multi_worker "
                           "strategy (its loop traces the train step once); train the frozen phase, "
                           "then a second recipe with model.init_from and freeze: none")
     ft.apply_phase(0)
-    p.extra["finetune"] = ft
     return ft

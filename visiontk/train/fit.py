@@ -15,6 +15,7 @@ import numpy as np
 
 from visiontk.io import atomic_path, write_json
 from visiontk.train.callbacks import Backup, BestLast, EpochTensorBoard, History, StopOnNonFiniteLoss
+from visiontk.train.session import Session, TrainResult, compile_model
 
 
 def direction(name: str) -> str:
@@ -24,7 +25,7 @@ def direction(name: str) -> str:
     return "min" if "loss" in name or "error" in name or name.endswith("mae") else "max"
 
 
-def monitor_of(p) -> tuple[str, str]:
+def monitor_of(p: Session) -> tuple[str, str]:
     """Metric for the best checkpoint: train.checkpoint_monitor, early_stopping.monitor, the task's."""
     r = p.recipe
     if r.train.checkpoint_monitor:
@@ -66,7 +67,7 @@ class RunCallbacks:
     stateful: dict = field(default_factory=dict)
 
 
-def make_callbacks(p, run, val_batches, *, writer: bool = True, backup_from=None) -> RunCallbacks:
+def make_callbacks(p: Session, run, val_batches, *, writer: bool = True, backup_from=None) -> RunCallbacks:
     """Callbacks of a run. `writer=False` (a non-chief worker) keeps the ones that decide (early
     stopping, plateau, the task's validation metrics) and drops those that write files."""
     r = p.recipe
@@ -75,8 +76,8 @@ def make_callbacks(p, run, val_batches, *, writer: bool = True, backup_from=None
     best_last = BestLast(run / "checkpoints", monitor, mode)
     stateful = {"best_last": best_last}
     callbacks: list = [EpochTimer()]
-    if "finetune" in p.extra:
-        callbacks.append(p.extra["finetune"].callback())   # freeze / unfreeze at epoch starts
+    if p.finetune is not None:
+        callbacks.append(p.finetune.callback())   # freeze / unfreeze at epoch starts
     callbacks += p.task.callbacks(val_batches, run.path)      # metrics first: others read their logs
     if writer:
         callbacks.append(best_last)
@@ -126,15 +127,11 @@ def weights_fingerprint(model) -> str:
     return h.hexdigest()[:16]
 
 
-def fit_and_finish(p, run, *, verbose: int, echo):
+def fit_and_finish(p: Session, run, *, verbose: int, echo):
     from visiontk.data.pipeline import build_dataset
-    from visiontk.train.cluster import cluster_from_env
-    from visiontk.train.loop import TrainResult, compile_model
-
-    from visiontk.train.strategy import is_multi_worker
 
     r = p.recipe
-    multi_worker = is_multi_worker(p.strategy)
+    multi_worker = p.multi_worker
     # the task builds its training batches (default: data.pipeline.build_dataset; metric learning:
     # P x K batches or generated pairs, on its training identities only)
     train_ds, n_train = (None, len(p.train_data)) if multi_worker else \
@@ -143,11 +140,10 @@ def fit_and_finish(p, run, *, verbose: int, echo):
     compile_model(p, steps)
     val_batches = (build_dataset(p.val_data, p.task, r, training=False, encode=False)
                    if p.val_data is not None else None)
-    cluster = cluster_from_env() if multi_worker else None
-    writer = cluster is None or cluster.is_chief
-    work = run if writer else p.extra["worker_dir"]
+    writer = p.writer
+    work = run if writer else p.worker_dir
     # every worker restores from the chief's backup (a shared folder on a real cluster)
-    backup_from = None if p.extra.get("fresh") else run / "backup"
+    backup_from = None if p.fresh else run / "backup"
     cbs = make_callbacks(p, work, val_batches, writer=writer, backup_from=backup_from)
     initial_epoch = restore(p, work, cbs, echo)
 
@@ -172,7 +168,7 @@ def fit_and_finish(p, run, *, verbose: int, echo):
                         verbose=verbose, shuffle=False)
     fit_seconds = time.perf_counter() - t0
     if not writer:
-        echo(f"visiontk: worker {cluster.index} finished; weights fingerprint "
+        echo(f"visiontk: worker {p.cluster.index} finished; weights fingerprint "
              f"{weights_fingerprint(p.model)}")
         return TrainResult(run.path, {}, initial_epoch)
     return finish(p, run, cbs, fit_seconds=fit_seconds, steps=steps, initial_epoch=initial_epoch,
@@ -195,9 +191,8 @@ def final_model(p, run):
     return p.task.inference_model(model)
 
 
-def finish(p, run, cbs: RunCallbacks, *, fit_seconds, steps, initial_epoch, echo, multi_worker=False):
+def finish(p: Session, run, cbs: RunCallbacks, *, fit_seconds, steps, initial_epoch, echo, multi_worker=False):
     from visiontk.evaluate import evaluate_prepared
-    from visiontk.train.loop import TrainResult
 
     r = p.recipe
     if multi_worker:

@@ -7,95 +7,14 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
-from visiontk.errors import RecipeError
 from visiontk.io import naming_path
 from visiontk.run import RunDir, make_meta, place_run
+from visiontk.train.session import Session, TrainResult, prepare
 
 
-@dataclass
-class Prepared:
-    """Everything built from a recipe before fitting (shared by train, dry-run and evaluate)."""
-
-    recipe: object
-    task: object
-    source: object
-    strategy: object = None
-    strategy_name: str = ""
-    model: object = None
-    train_data: object = None
-    val_data: object = None
-    extra: dict = field(default_factory=dict)
-
-
-def make_task(recipe, source):
-    from visiontk.registries import TASKS
-    from visiontk.tasks.base import DataInfo
-
-    info = DataInfo(class_names=source.class_names(), input_shape=tuple(recipe.model.input_shape),
-                    provides=source.provides, extra=source.extra_info())
-    return TASKS.get(recipe.task)(recipe.model.head, info, recipe)
-
-
-def setup_process(recipe) -> None:
-    """Seeds, determinism and precision policy (before any model is built)."""
-    import keras
-    import tensorflow as tf
-
-    from visiontk.train.strategy import configure_devices
-
-    configure_devices(recipe.distribute)
-    keras.utils.set_random_seed(recipe.seed)
-    if recipe.train.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy(recipe.train.mixed_precision or "float32")
-
-
-def prepare(recipe, *, build: bool = True) -> Prepared:
-    """Source, task, strategy and (when `build`) the compiled model, without loading data."""
-    from visiontk.data.augment import check_augment
-    from visiontk.data.base import make_source
-    from visiontk.train.strategy import make_strategy
-
-    # the strategy first: MultiWorkerMirroredStrategy must configure collectives before any TF op
-    strategy, strategy_name = make_strategy(recipe.distribute)
-    setup_process(recipe)
-    source = make_source(recipe)
-    task = make_task(recipe, source)
-    check_augment(recipe.data.augment, task)
-    p = Prepared(recipe, task, source)
-    p.strategy, p.strategy_name = strategy, strategy_name
-    if build:
-        from visiontk.train.model import build_model
-
-        with p.strategy.scope():
-            p.model = build_model(recipe, task)
-        if recipe.model.init_from or recipe.train.finetune:
-            from visiontk.train import finetune
-
-            finetune.setup(p)          # restore the backbone, freeze: p.extra["finetune"]
-    return p
-
-
-def compile_model(p: Prepared, steps_per_epoch: int) -> None:
-    from visiontk.train.optim import build_optimizer
-
-    r = p.recipe
-    ft = p.extra.get("finetune")
-    with p.strategy.scope():
-        optimizer = build_optimizer(r.train, steps_per_epoch, r.train.epochs)
-        if ft is not None:
-            ft.wrap_optimizer(optimizer)           # backbone_lr_multiplier
-        p.model.compile(optimizer=optimizer, loss=p.task.loss(), metrics=p.task.metrics(),
-                        jit_compile=r.train.jit_compile, steps_per_execution=r.train.steps_per_execution)
-        if ft is not None:
-            ft.build_optimizer(p.model.optimizer)  # slots for the unfrozen phase too
-
-
-def dry_run(recipe, echo: Callable[[str], None] = print, *, force: bool = False) -> Prepared:
+def dry_run(recipe, echo: Callable[[str], None] = print, *, force: bool = False) -> Session:
     """Print the resolved recipe, where the run would go, the strategy and the model summary; train
     and write nothing."""
     place = place_run(recipe.output, recipe.to_yaml(), force=force)     # refused here as in training
@@ -109,9 +28,7 @@ def dry_run(recipe, echo: Callable[[str], None] = print, *, force: bool = False)
         echo(f"# {place.note.removeprefix('visiontk: ')}")
     echo(f"# strategy: {p.strategy_name} ({p.strategy.num_replicas_in_sync} replica(s); global batch "
          f"{recipe.train.batch_size})")
-    from visiontk.train.strategy import is_multi_worker
-
-    if is_multi_worker(p.strategy):
+    if p.multi_worker:
         from visiontk.train.distributed import check_jit_compile
 
         check_jit_compile(p)                   # what training would refuse, refused here too
@@ -119,13 +36,6 @@ def dry_run(recipe, echo: Callable[[str], None] = print, *, force: bool = False)
     p.model.summary(print_fn=lambda s, **_: lines.append(s), expand_nested=False)
     echo("\n".join(lines))
     return p
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    metrics: dict
-    resumed_from_epoch: int = 0
 
 
 class Terminated(SystemExit):
@@ -173,8 +83,7 @@ def train(recipe, *, force: bool = False, echo: Callable[[str], None] = print) -
 
 
 def _train(recipe, *, force: bool, echo: Callable[[str], None]) -> TrainResult:
-    from visiontk.infer.progress import interactive
-    from visiontk.train.cluster import cluster_from_env
+    from visiontk.progress import interactive
     from visiontk.train.fit import fit_and_finish
 
     # where this training goes (a finished run is kept: the next free numbered folder); decided
@@ -186,31 +95,27 @@ def _train(recipe, *, force: bool, echo: Callable[[str], None]) -> TrainResult:
     recipe = recipe.model_copy(update={"output": str(run.path)})    # the run records its own folder
     recipe_yaml = recipe.to_yaml()
     p = prepare(recipe)
-    p.extra["fresh"] = mode != "resume"
+    p.fresh = mode != "resume"
     p.train_data = p.source.load("train")
     p.val_data = p.source.load("val") if "val" in p.source.splits() else None
-    from visiontk.train.strategy import is_multi_worker
-
-    cluster = cluster_from_env() if is_multi_worker(p.strategy) else None
     echo(f"visiontk: {recipe.name}: {p.strategy_name}, {len(p.train_data)} training images, "
          f"{len(p.val_data) if p.val_data is not None else 0} validation images -> {run.path}")
-    if cluster is not None and not cluster.is_chief:
+    if not p.writer:
         # only the chief writes the run; this worker keeps its files in a folder removed at the end
         import shutil
         import tempfile
 
-        worker_dir = RunDir(tempfile.mkdtemp(prefix=f"visiontk-worker{cluster.index}-"))
-        p.extra["worker_dir"] = worker_dir
+        p.worker_dir = RunDir(tempfile.mkdtemp(prefix=f"visiontk-worker{p.cluster.index}-"))
         try:
             return fit_and_finish(p, run, verbose=0, echo=echo)
         finally:
-            shutil.rmtree(worker_dir.path, ignore_errors=True)
+            shutil.rmtree(p.worker_dir.path, ignore_errors=True)
     with naming_path(run.path, then="; then rerun the same command to resume from the last saved "
                                     "epoch"):
         if mode == "restart":
             run.reset()
         run.write_meta(make_meta(recipe, p.task, p.task.info.class_names))   # first: marks the run
         run.write_recipe(recipe_yaml)
-        if "finetune" in p.extra:
-            p.extra["finetune"].start(run, echo)       # init_report.json + summary lines
+        if p.finetune is not None:
+            p.finetune.start(run, echo)       # init_report.json + summary lines
         return fit_and_finish(p, run, verbose=1 if interactive() else 2, echo=echo)

@@ -9,7 +9,7 @@ AdamW) the decay does not pass through the momentum or the per-parameter scaling
 
 from __future__ import annotations
 
-from visiontk.registries import OPTIMIZERS, SCHEDULES
+from visiontk.catalog import OPTIMIZERS, SCHEDULES
 
 _NO_DECAY = ["bias", "gamma", "beta", "moving_mean", "moving_variance", "centers"]
 

@@ -23,7 +23,7 @@ from visiontk.data.annotations import (SPLIT_HINTS, BoxDataset, ImageRecord, as_
 from visiontk.data.base import DataSource, dataset_reading
 from visiontk.errors import DataError, SourceError
 from visiontk.recipe.fields import PositiveInt, Strict
-from visiontk.registries import SOURCES
+from visiontk.catalog import SOURCES
 
 SPLITS = ("train", "val", "test")
 

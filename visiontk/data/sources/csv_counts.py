@@ -25,7 +25,7 @@ from visiontk.data.base import DataSource, SplitData, dataset_reading
 from visiontk.data.image_check import check_images
 from visiontk.errors import DataError, SourceError
 from visiontk.recipe.fields import Fraction, Strict
-from visiontk.registries import SOURCES
+from visiontk.catalog import SOURCES
 
 
 class CsvCountsConfig(Strict):

@@ -15,7 +15,7 @@ from pydantic import model_validator
 from visiontk.data.base import DataSource, SplitData, dataset_reading
 from visiontk.errors import DataError, SourceError
 from visiontk.recipe.fields import NonNegInt, PositiveInt, Strict
-from visiontk.registries import SOURCES
+from visiontk.catalog import SOURCES
 
 CLASS_NAMES = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker",
                "bag", "ankle boot"]

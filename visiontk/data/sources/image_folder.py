@@ -14,7 +14,7 @@ import numpy as np
 from visiontk.data.base import DataSource, SplitData, dataset_reading
 from visiontk.errors import DataError, SourceError
 from visiontk.recipe.fields import Fraction, Strict
-from visiontk.registries import SOURCES
+from visiontk.catalog import SOURCES
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 

@@ -10,7 +10,7 @@ from pydantic import model_validator
 from visiontk.data.base import DataSource, SplitData
 from visiontk.data.scenes import PALETTE, SHAPES, draw_scene
 from visiontk.recipe.fields import Fraction, NonNegInt, PositiveInt, Strict
-from visiontk.registries import SOURCES
+from visiontk.catalog import SOURCES
 
 
 class SyntheticConfig(Strict):
@@ -97,7 +97,7 @@ class SyntheticScenes(DataSource):
                "box": np.zeros((n, 4), np.float32), "boxes": np.zeros((n, m, 4), np.float32),
                "classes": np.full((n, m), -1, np.int32), "mask": np.zeros((n, h, w), np.uint8),
                "identity": np.zeros(n, np.int32)}
-        from visiontk.infer.progress import progress
+        from visiontk.progress import progress
 
         for i in progress(range(n), f"generating {split} scenes"):
             k = int(rng.integers(cfg.min_objects, m + 1))

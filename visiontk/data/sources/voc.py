@@ -24,7 +24,7 @@ from visiontk.data.annotations import (BoxDataset, ImageRecord, check_box, read_
 from visiontk.data.sources.coco import SPLITS, BoxFolderSource
 from visiontk.errors import DataError, SourceError
 from visiontk.recipe.fields import PositiveInt, Strict
-from visiontk.registries import SOURCES
+from visiontk.catalog import SOURCES
 
 
 def _text(node, path: str, where: str) -> str:

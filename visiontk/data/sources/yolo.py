@@ -20,7 +20,7 @@ from visiontk.data.annotations import (IMAGE_EXTENSIONS, BoxDataset, ImageRecord
 from visiontk.data.sources.coco import SPLITS, BoxFolderSource
 from visiontk.errors import DataError, SourceError
 from visiontk.recipe.fields import PositiveInt, Strict
-from visiontk.registries import SOURCES
+from visiontk.catalog import SOURCES
 
 
 def _lines(path: Path) -> list[str]:
