@@ -11,21 +11,31 @@ from visiontk.io import read_json, write_json
 from visiontk.run import RunDir
 
 
-def evaluate_prepared(p, model, split: str, out_dir=None, predict_fn=None,
-                      folder: str | None = None) -> dict:
-    """The task's evaluation of `model` on `split`; its plots go to out_dir/`folder` (default
-    eval_<split>) when `out_dir` is given."""
+def evaluate_prepared(p, model, split: str, *, run: RunDir | None = None, predict_fn=None,
+                      folder: str | None = None, record: bool = True) -> dict:
+    """The task's evaluation of `model` on `split` (its metrics). With `run`, its plots go to
+    run/`folder` (default eval_<split>) and, when `record`, the decode settings the task measured
+    (e.g. a verification threshold) are merged into the run's meta.json."""
     from visiontk.data.pipeline import build_dataset, numpy_batches
     from visiontk.model_files import keras_predict_fn
+    from visiontk.runtime.meta import read_meta
+    from visiontk.tasks.base import EvalContext
 
     data = p.source.load(split)
     ds = build_dataset(data, p.task, p.recipe, training=False, encode=False)
     fn = predict_fn or keras_predict_fn(model)
     split_dir = None
-    if out_dir is not None:
-        split_dir = Path(out_dir) / (folder or f"eval_{split}")
+    meta = None
+    if run is not None:
+        split_dir = run / (folder or f"eval_{split}")
         split_dir.mkdir(parents=True, exist_ok=True)
-    return p.task.evaluate(fn, numpy_batches(ds), split_dir)
+        meta = read_meta(run / "meta.json") if (run / "meta.json").is_file() else None
+    context = EvalContext(split, p.source.load, dict((meta or {}).get("decode", {})))
+    result = p.task.evaluate(fn, numpy_batches(ds), split_dir, context)
+    if record and meta is not None and result.decode_updates:
+        meta["decode"] = {**meta.get("decode", {}), **result.decode_updates}
+        write_json(run / "meta.json", meta)
+    return result.metrics
 
 
 OTHER_DATA = "other_data"      # metrics.json: evaluations with overrides (e.g. --data), by label
@@ -72,7 +82,7 @@ def evaluate(run_dir: str | Path, split: str = "val", overrides: Iterable[str] =
     # other data gets its own plots folder too: eval_<split>/ keeps the run's own
     folder = f"eval_{split}" if not overrides else \
         f"eval_{split}_" + hashlib.sha1(label.encode()).hexdigest()[:8]
-    result = evaluate_prepared(p, model, split, out_dir=run.path, folder=folder)
+    result = evaluate_prepared(p, model, split, run=run, folder=folder, record=not overrides)
     if overrides:                     # e.g. --data: say which data these figures are from
         result = {**result, "overrides": overrides, "plots": folder}
     if write:

@@ -89,13 +89,13 @@ def test_noise_only_in_the_training_pipeline(den_run, tiny_recipe):
     task = make_task(recipe, src)
     data = src.load("train")
     clean = tf.image.convert_image_dtype(data.images, tf.float32).numpy()
-    x, y = next(iter(task.training_dataset(data, recipe)[0]))
+    x, y = next(iter(task.training_dataset(data)[0]))
     x, y = x.numpy(), y.numpy()
     flat = clean.reshape(len(clean), -1)
     for target in y:                                           # the target is a clean image ...
         assert np.abs(flat - target.reshape(-1)).max(1).min() < 1e-6
     assert 0.15 < np.std(x - y) < 0.2                          # ... the input that image + noise
-    val = task.validation_dataset(src.load("val"), recipe)
+    val = task.validation_dataset(src.load("val"))
     a, b = [np.concatenate([v[0].numpy() for v in val]) for _ in range(2)]
     assert np.array_equal(a, b) and np.std(a - np.concatenate([v[1].numpy() for v in val])) > 0.15
     # the saved model adds nothing: the same input gives the same output, as from the Predictor
@@ -175,10 +175,10 @@ def test_bad_data_gives_one_clear_error(tiny_recipe):
     rgba = SplitData(np.zeros((32, 32, 32, 4), np.uint8), files=["a/rgba0.png"])
     with pytest.raises(DataError, match=r"'synthetic-scenes' \(train split, e\.g\. a/rgba0\.png\): "
                                         r"images have 4 channels; denoising needs grey \(1\) or RGB"):
-        task.training_dataset(rgba, recipe)
+        task.training_dataset(rgba)
     wide = SplitData(np.full((32, 32, 32, 3), 255.0, np.float32))
     with pytest.raises(DataError, match=r"float pixel values span \[255, 255\]; .* in \[0, 1\]"):
-        task.validation_dataset(wide, recipe)
+        task.validation_dataset(wide)
     with pytest.raises(RecipeError, match="train.regularization.dropout: not used by the denoising"):
         tiny_recipe_dropout = tiny_recipe({"task": "denoising",
                                            "train": {"regularization": {"dropout": 0.2}}})

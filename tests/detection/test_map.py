@@ -51,7 +51,7 @@ def _evaluate(out, boxes, classes):
     batches = [(np.zeros((6, SIZE, SIZE, 3), np.float32), {"boxes": boxes[i:i + 6], "classes": classes[i:i + 6]})
                for i in range(0, len(boxes), 6)]
     outputs = iter([out[i:i + 6] for i in range(0, len(out), 6)])
-    return task, task.evaluate(lambda images: next(outputs), batches)
+    return task, task.evaluate(lambda images: next(outputs), batches).metrics
 
 
 def _direct_pycocotools(task, out, boxes, classes):

@@ -82,17 +82,15 @@ def test_measured_threshold_is_in_the_decode_settings(identities_run):
     assert json.loads((run / "meta.json").read_text())["decode"] == decode
 
 
-def test_a_recipe_threshold_is_not_replaced(tmp_path):
-    from visiontk.tasks.metric import record_threshold
+def test_a_recipe_threshold_is_not_replaced():
+    from visiontk.tasks.metric import threshold_update
 
     for fixed in ({"threshold": 0.9, "threshold_from": "recipe"}, {"threshold": 0.9}):   # and older runs
-        meta = {"task": "metric", "decode": fixed}
-        (tmp_path / "meta.json").write_text(json.dumps(meta))
-        assert not record_threshold(tmp_path / "eval_test", 0.3)
-        assert json.loads((tmp_path / "meta.json").read_text()) == meta
-    meta["decode"] = {"threshold": None, "threshold_from": None}
-    (tmp_path / "meta.json").write_text(json.dumps(meta))
-    assert record_threshold(tmp_path / "eval_val", 0.3)
-    assert record_threshold(tmp_path / "eval_test", 0.4) and not record_threshold(tmp_path / "eval_val", 0.5)
-    assert json.loads((tmp_path / "meta.json").read_text())["decode"] == {"threshold": 0.4,
-                                                                          "threshold_from": "test"}
+        assert threshold_update(fixed, "test", 0.3) == {}
+    decode = {"threshold": None, "threshold_from": None}
+    decode.update(threshold_update(decode, "val", 0.3))
+    assert decode == {"threshold": 0.3, "threshold_from": "val"}
+    decode.update(threshold_update(decode, "test", 0.4))
+    assert threshold_update(decode, "val", 0.5) == {}                    # test wins over val
+    assert decode == {"threshold": 0.4, "threshold_from": "test"}
+    assert threshold_update(decode, "val_1a2b3c4d", 0.1) == {}          # other data never sets it

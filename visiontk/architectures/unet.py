@@ -73,8 +73,6 @@ def _check_size(input_shape, depth: int, padding: str) -> None:
 
 
 def _double_conv(x, filters, *, name, padding, batch_norm):
-    from keras import layers
-
     from visiontk.architectures._blocks import conv_bn_relu, conv_relu
 
     for i in (1, 2):

@@ -9,13 +9,18 @@ from __future__ import annotations
 from visiontk.errors import RecipeError
 
 
+AUGMENTATIONS = ("flip", "translate", "rotate", "zoom", "brightness", "contrast")
+
+
 def check_augment(cfg, task) -> None:
-    """Refuse transforms the task's annotations cannot follow (before anything is written)."""
-    boxes = {"box", "boxes"} & set(task.geometry)
-    for field in ("rotate", "zoom"):
-        if getattr(cfg, field) and boxes:
-            raise RecipeError(f"data.augment.{field}: not supported for task '{task.name}' (its boxes "
-                              f"would no longer fit the objects); use flip and translate")
+    """Refuse transforms the task's targets cannot follow (task.augmentations), before anything is
+    written."""
+    for name in AUGMENTATIONS:
+        value = getattr(cfg, name)
+        if value and value != "none" and name not in task.augmentations:
+            supported = ", ".join(a for a in AUGMENTATIONS if a in task.augmentations) or "none"
+            raise RecipeError(f"data.augment.{name}: not supported for task '{task.name}' (its "
+                              f"targets cannot follow that transform; it supports: {supported})")
 
 
 def make_augment(cfg, geometry: tuple, seed: int):

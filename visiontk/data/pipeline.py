@@ -105,7 +105,7 @@ def build_dataset(data: SplitData, task, recipe, *, training: bool, batch_size: 
 
     from visiontk.data.augment import make_augment
 
-    keys = set(task.needs) | set(task.geometry) | ({"classes"} if "boxes" in task.needs else set())
+    keys = task.annotation_keys()
     batch_size = batch_size or recipe.train.batch_size
     n_shards = shard[0] if shard else 1
     if training and len(data) < batch_size * n_shards:

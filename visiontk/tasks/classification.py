@@ -16,7 +16,7 @@ from visiontk.errors import RecipeError
 from visiontk.runtime import classification as runtime
 from visiontk.recipe.fields import PositiveInt, Strict, between
 from visiontk.catalog import ARCHITECTURES, TASKS, populate
-from visiontk.tasks.base import Task, pick_feature
+from visiontk.tasks.base import EvalContext, Evaluation, Task, pick_feature
 
 MAIN = "probs"      # the main output's name (and its layer's)
 
@@ -34,6 +34,9 @@ class Classification(Task):
     Config = ClassificationHead
     needs = ("label",)
     monitor = ("val_accuracy", "max")
+    metric_modes = {"accuracy": "max", "top5": "max"}
+    summary_metrics = ("accuracy",)
+    runtime = runtime
 
     def __init__(self, cfg, info, recipe=None):
         super().__init__(cfg, info, recipe)
@@ -128,18 +131,12 @@ class Classification(Task):
     def meta(self):
         return {"top_k": min(self.cfg.top_k, self.info.num_classes)}
 
-    @classmethod
-    def decode(cls, outputs, meta, sizes=None):
-        return runtime.decode(outputs, meta, sizes)
 
-    @classmethod
-    def draw(cls, frame, prediction, meta):
-        return runtime.draw(frame, prediction, meta)
 
-    def evaluate(self, predict_fn, batches, out_dir=None):
+    def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         from visiontk.tasks.classification_eval import classification_report
 
-        return classification_report(predict_fn, batches, self.info.class_names, out_dir)
+        return Evaluation(classification_report(predict_fn, batches, self.info.class_names, out_dir))
 
 
 def _weighted_crossentropy(weight: float, smoothing: float):

@@ -13,7 +13,7 @@ from visiontk.errors import RecipeError
 from visiontk.recipe.fields import PositiveFloat, PositiveInt, Strict
 from visiontk.catalog import TASKS
 from visiontk.runtime import counting as runtime
-from visiontk.tasks.base import Task, pick_feature
+from visiontk.tasks.base import EvalContext, Evaluation, Task, pick_feature
 
 
 class CountingHead(Strict):
@@ -37,6 +37,11 @@ class Counting(Task):
     Config = CountingHead
     needs = ("count",)
     monitor = ("val_mae", "min")
+    metric_modes = {"mae": "min", "rmse": "min", "exact_accuracy": "max"}
+    summary_metrics = ("mae",)
+    # objects moved out of or into the frame would change the count
+    augmentations = frozenset({"flip", "brightness", "contrast"})
+    runtime = runtime
 
     def __init__(self, cfg, info, recipe=None):
         super().__init__(cfg, info, recipe)
@@ -46,13 +51,6 @@ class Counting(Task):
                 raise RecipeError(f"model.head.per_class: source '{src}' has no per-object classes; "
                                   f"set per_class: false (total counts) or use synthetic-scenes")
             self.needs = ("count", "classes")
-        if recipe is not None:
-            aug = recipe.data.augment
-            for field in ("translate", "rotate", "zoom"):
-                if getattr(aug, field):
-                    raise RecipeError(f"data.augment.{field}: not supported for task 'counting' (objects "
-                                      f"moved out of or into the frame would change the count); use "
-                                      f"flip, brightness and contrast")
         self.outputs = info.num_classes if cfg.per_class else 1
 
     def build(self, backbone, dropout=None):
@@ -98,15 +96,10 @@ class Counting(Task):
     def meta(self):
         return {"per_class": self.cfg.per_class}
 
-    @classmethod
-    def decode(cls, outputs, meta, sizes=None):
-        return runtime.decode(outputs, meta, sizes)
 
-    @classmethod
-    def draw(cls, frame, prediction, meta):
-        return runtime.draw(frame, prediction, meta)
 
-    def evaluate(self, predict_fn, batches, out_dir=None):
+    def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         from visiontk.tasks.counting_eval import counting_report
 
-        return counting_report(predict_fn, batches, self.info.class_names, self.cfg.per_class, out_dir)
+        return Evaluation(counting_report(predict_fn, batches, self.info.class_names,
+                                          self.cfg.per_class, out_dir))

@@ -23,7 +23,7 @@ from visiontk.errors import DataError, ModelError, RecipeError
 from visiontk.recipe.fields import Fraction, NonNegFloat, NonNegInt, PositiveInt, Strict
 from visiontk.catalog import TASKS
 from visiontk.runtime import denoising as runtime
-from visiontk.tasks.base import Task
+from visiontk.tasks.base import EvalContext, Evaluation, InputContext, Task
 
 NoiseKind = Literal["none", "gaussian", "salt_pepper", "masking"]
 VALIDATION_SEED_OFFSET = 104729      # validation noise: seed (recipe.seed + this, batch index)
@@ -63,6 +63,9 @@ class Denoising(Task):
     Config = DenoisingHead
     needs = ()                              # the target is the image itself
     monitor = ("val_psnr", "max")
+    metric_modes = {"psnr": "max", "ssim": "max"}
+    summary_metrics = ("psnr",)
+    runtime = runtime
 
     def __init__(self, cfg, info, recipe=None):
         super().__init__(cfg, info, recipe)
@@ -132,17 +135,21 @@ class Denoising(Task):
     def encode(self, image, annotation):
         return self.corrupt(image), image
 
-    def training_dataset(self, data, recipe):
+    def training_dataset(self, data, context: InputContext = InputContext()):
         self.check_images(data, "train")
-        return super().training_dataset(data, recipe)
+        return super().training_dataset(data, context)
 
-    def validation_dataset(self, data, recipe):
-        """(fixed noisy, clean) batches: the same noise every epoch, and the same as evaluate's."""
+    def validation_dataset(self, data, context: InputContext = InputContext()):
+        """(fixed noisy, clean) batches: the same noise every epoch, and on one device the same as
+        evaluate's. The noise of a batch is seeded by its index; a shard's batches get indices of
+        their own (k, k + n, ...), so no two shards share noise."""
         from visiontk.data.pipeline import build_dataset
 
         self.check_images(data, "val")
-        ds = build_dataset(data, self, recipe, training=False, encode=False)
-        return ds.enumerate().map(lambda i, batch: (self.corrupt(batch[0], i), batch[0]))
+        ds = build_dataset(data, self, self.recipe, training=False, encode=False,
+                           batch_size=context.per_replica_batch, shard=context.shard)
+        n, k = context.num_shards, context.shard_index
+        return ds.enumerate().map(lambda i, batch: (self.corrupt(batch[0], i * n + k), batch[0]))
 
     def check_images(self, data, split: str) -> None:
         """One DataError for arrays the pipeline cannot turn into the model's input (channels other
@@ -176,13 +183,10 @@ class Denoising(Task):
         return {"channels": int(self.info.input_shape[2]), "loss": c.loss,
                 "noise": describe(c.noise, c.sigma, c.amount)}
 
-    decode = staticmethod(runtime.decode)      # numpy: shared by every backend and the exported runner
-    draw = staticmethod(runtime.draw)
-
-    def evaluate(self, predict_fn, batches, out_dir=None):
+    def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         from visiontk.tasks.denoising_eval import denoising_report
 
         corrupt = (lambda x, i: self.corrupt(x, i).numpy()) if self.kinds else None
-        return denoising_report(predict_fn, batches, corrupt, describe(self.cfg.noise, self.cfg.sigma,
+        return Evaluation(denoising_report(predict_fn, batches, corrupt, describe(self.cfg.noise, self.cfg.sigma,
                                                                        self.cfg.amount),
-                                out_dir, samples=self.cfg.samples)
+                                out_dir, samples=self.cfg.samples))

@@ -13,7 +13,7 @@ from typing import Literal
 from visiontk.recipe.fields import Fraction, NonNegFloat, NonNegInt, PositiveInt, Strict
 from visiontk.catalog import TASKS
 from visiontk.runtime import detection as runtime
-from visiontk.tasks.base import Task, pick_feature
+from visiontk.tasks.base import EvalContext, Evaluation, Task, pick_feature
 
 
 class DetectionHead(Strict):
@@ -41,6 +41,11 @@ class Detection(Task):
     needs = ("boxes", "classes")
     geometry = ("boxes",)
     monitor = ("val_map50", "max")
+    metric_modes = {"map50": "max", "map": "max"}
+    summary_metrics = ("map50", "map")
+    # rotate / zoom: the boxes would no longer fit the objects
+    augmentations = frozenset({"flip", "translate", "brightness", "contrast"})
+    runtime = runtime
 
     @property
     def channels(self) -> int:
@@ -98,19 +103,13 @@ class Detection(Task):
         return {"input": {"shape": list(self.info.input_shape), "resize": "stretch"},
                 "class_names": list(self.info.class_names), "decode": self.meta()}
 
-    @classmethod
-    def decode(cls, outputs, meta, sizes=None):
-        return runtime.decode(outputs, meta, sizes)
 
-    @classmethod
-    def draw(cls, frame, prediction, meta):
-        return runtime.draw(frame, prediction, meta)
 
-    def evaluate(self, predict_fn, batches, out_dir=None):
+    def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         from visiontk.tasks.detection_eval import detection_report
 
-        return detection_report(predict_fn, batches, self.eval_meta(), self.cfg.eval_score_threshold,
-                                out_dir)
+        return Evaluation(detection_report(predict_fn, batches, self.eval_meta(),
+                                           self.cfg.eval_score_threshold, out_dir))
 
 
 def encode_grid(boxes, classes, grid: int, num_classes: int):

@@ -16,7 +16,7 @@ from typing import Literal, Optional
 from visiontk.recipe.fields import NonNegFloat, PositiveInt, Strict
 from visiontk.catalog import TASKS
 from visiontk.runtime import localization as runtime
-from visiontk.tasks.base import Task, pick_feature
+from visiontk.tasks.base import EvalContext, Evaluation, Task, pick_feature
 
 
 class LocalizationHead(Strict):
@@ -35,6 +35,11 @@ class Localization(Task):
     needs = ("box", "label")
     geometry = ("box",)
     monitor = ("val_mean_iou", "max")
+    metric_modes = {"mean_iou": "max", "iou50": "max", "accuracy": "max"}
+    summary_metrics = ("accuracy", "mean_iou")
+    # rotate / zoom: the box would no longer fit the object
+    augmentations = frozenset({"flip", "translate", "brightness", "contrast"})
+    runtime = runtime
 
     def build(self, backbone, dropout=None):
         import keras
@@ -86,17 +91,11 @@ class Localization(Task):
     def meta(self):
         return {"layout": "cxcywh+probs", "top_k": min(self.cfg.top_k, self.info.num_classes)}
 
-    @classmethod
-    def decode(cls, outputs, meta, sizes=None):
-        return runtime.decode(outputs, meta, sizes)
 
-    @classmethod
-    def draw(cls, frame, prediction, meta):
-        return runtime.draw(frame, prediction, meta)
 
-    def evaluate(self, predict_fn, batches, out_dir=None):
+    def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         from visiontk.tasks.localization_eval import localization_report
 
         meta = {"input": {"shape": list(self.info.input_shape), "resize": "stretch"},
                 "class_names": list(self.info.class_names), "decode": self.meta()}
-        return localization_report(predict_fn, batches, meta, out_dir)
+        return Evaluation(localization_report(predict_fn, batches, meta, out_dir))

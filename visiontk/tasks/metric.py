@@ -13,7 +13,6 @@ on some identities; evaluation scores the seen and the held-out ones apart.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal, Optional
 
 import numpy as np
@@ -23,7 +22,7 @@ from visiontk.errors import DataError
 from visiontk.recipe.fields import Fraction, NonNegFloat, PositiveFloat, PositiveInt, Strict
 from visiontk.catalog import TASKS
 from visiontk.runtime import metric as runtime
-from visiontk.tasks.base import Task, pick_feature
+from visiontk.tasks.base import EvalContext, Evaluation, InputContext, Task, pick_feature
 
 BATCH_LOSSES = ("triplet_semihard", "triplet_hard", "triplet_batch_all")
 LOSSES = BATCH_LOSSES + ("triplet", "contrastive", "center", "softmax")
@@ -65,6 +64,9 @@ class Metric(Task):
     Config = MetricHead
     needs = ("identity",)
     monitor = ("val_recall@1", "max")
+    metric_modes = {"recall@1": "max", "map@r": "max", "accuracy": "max"}
+    summary_metrics = ("recall@1", "knn_accuracy")
+    runtime = runtime
 
     def __init__(self, cfg, info, recipe=None):
         super().__init__(cfg, info, recipe)
@@ -209,12 +211,12 @@ class Metric(Task):
         table[ids] = np.arange(len(ids))
         return table
 
-    def training_dataset(self, data, recipe):
+    def training_dataset(self, data, context: InputContext = InputContext()):
         from visiontk.data import sampling
 
         data = self.train_split(data)
         self._train_data = data
-        cfg = self.cfg
+        cfg, recipe = self.cfg, self.recipe
         if cfg.loss in BATCH_LOSSES:
             ds = sampling.pk_dataset(data, self, recipe, images_per_identity=cfg.images_per_identity)
         elif cfg.loss == "contrastive":
@@ -235,7 +237,7 @@ class Metric(Task):
             ds = build_dataset(data, self, recipe, training=True)
         return ds, len(data)
 
-    def validation_dataset(self, data, recipe):
+    def validation_dataset(self, data, context: InputContext = InputContext()):
         return None          # validation is retrieval on embeddings (see callbacks)
 
     def encode(self, image, annotation):
@@ -264,41 +266,35 @@ class Metric(Task):
                 "threshold_from": "recipe" if self.cfg.threshold is not None else None,
                 "train_identities": seen, "heldout_identities": self.cfg.heldout_identities}
 
-    @classmethod
-    def decode(cls, outputs, meta, sizes=None):
-        return runtime.decode(outputs, meta, sizes)
 
-    @classmethod
-    def draw(cls, frame, prediction, meta):
-        return runtime.draw(frame, prediction, meta)
 
-    def evaluate(self, predict_fn, batches, out_dir=None):
+    def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
+        """Retrieval, k-NN and verification figures; the verification threshold measured here is
+        returned as a decode update (the run's meta.json and its exports then carry it)."""
         from visiontk.tasks.metric_eval import metric_report
 
         emb, ids = embed_batches(predict_fn, batches)
         seen = self.seen_mask(ids)
-        ref_emb, ref_ids = self.knn_reference(predict_fn)
+        ref_emb, ref_ids = self.knn_reference(predict_fn, context)
         report = metric_report(emb, ids, np.unique(ids[seen]).tolist() if seen.any() else [],
                                distance=self.cfg.distance, ref_emb=ref_emb, ref_ids=ref_ids,
                                knn_k=self.cfg.knn_k, pairs=self.cfg.verification_pairs,
                                seed=self.recipe.seed if self.recipe else 0, out_dir=out_dir,
                                names=self.identity_names())
-        if out_dir is not None:
-            record_threshold(Path(out_dir), report.get("threshold"))
-        return report
+        return Evaluation(report, threshold_update(context.decode, context.split,
+                                                   report.get("threshold")))
 
-    def knn_reference(self, predict_fn):
-        """Embeddings of (at most knn_references) training images of seen identities."""
-        if self.recipe is None:
-            return None, None
-        from visiontk.data.base import make_source
-        from visiontk.data.pipeline import build_dataset
+    def knn_reference(self, predict_fn, context: EvalContext):
+        """Embeddings of (at most knn_references) training images of seen identities: the training
+        split this task trained on, or the source's (context.load), or none without either."""
+        from visiontk.data.pipeline import build_dataset, numpy_batches
         from visiontk.data.sampling import subset
-        from visiontk.data.pipeline import numpy_batches
 
         data = self._train_data
         if data is None:
-            data = self.train_split(make_source(self.recipe).load("train"))
+            if self.recipe is None or context.load is None:
+                return None, None
+            data = self.train_split(context.load("train"))
         if len(data) > self.cfg.knn_references:
             rng = np.random.default_rng(self.recipe.seed)
             data = subset(data, np.sort(rng.choice(len(data), self.cfg.knn_references, replace=False)))
@@ -309,35 +305,27 @@ class Metric(Task):
 THRESHOLD_SPLITS = ("train", "val", "test")      # later ones win: test first, as identify reads
 
 
-def record_threshold(split_dir: Path, value) -> bool:
-    """Write the threshold measured on a split into the run's meta.json decode settings (the run is
-    `split_dir`'s parent, as visiontk.evaluate lays it out: RUN/eval_SPLIT), so that exports carry it
-    in metadata.json. A recipe's fixed threshold and one measured on a preferred split stay.
+def threshold_update(decode: dict, split: str, value) -> dict:
+    """The decode update {threshold, threshold_from} for a threshold measured on `split`, or {} when
+    the run keeps the one it has: a recipe's fixed threshold, or one measured on a later split of
+    THRESHOLD_SPLITS (test wins over val, val over train). Other data (a split outside those) never
+    sets it.
 
     Example:
-        >>> record_threshold(Path("runs/identities/eval_test"), 0.42)      # doctest: +SKIP
-        True
+        >>> threshold_update({"threshold_from": "test", "threshold": 0.4}, "val", 0.3)
+        {}
+        >>> threshold_update({"threshold_from": "val", "threshold": 0.3}, "test", 0.4)
+        {'threshold': 0.4, 'threshold_from': 'test'}
     """
-    from visiontk.io import read_json, write_json
-
-    meta_path = split_dir.parent / "meta.json"
-    split = split_dir.name.removeprefix("eval_")
-    if value is None or split not in THRESHOLD_SPLITS or not meta_path.is_file():
-        return False
-    meta = read_json(meta_path)
-    decode = meta.get("decode", {})
+    if value is None or split not in THRESHOLD_SPLITS:
+        return {}
     previous = decode.get("threshold_from")
-    if meta.get("task") != Metric.name:
-        return False
     if previous in THRESHOLD_SPLITS:
         if THRESHOLD_SPLITS.index(previous) > THRESHOLD_SPLITS.index(split):
-            return False
+            return {}
     elif decode.get("threshold") is not None:          # fixed by the recipe (model.head.threshold)
-        return False
-    decode.update(threshold=float(value), threshold_from=split)
-    meta["decode"] = decode
-    write_json(meta_path, meta)
-    return True
+        return {}
+    return {"threshold": float(value), "threshold_from": split}
 
 
 def embed_batches(predict_fn, batches):

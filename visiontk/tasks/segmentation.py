@@ -20,7 +20,7 @@ from visiontk.errors import RecipeError
 from visiontk.recipe.fields import NonNegFloat, NonNegInt, OpenFraction, PositiveInt, Strict
 from visiontk.catalog import TASKS
 from visiontk.runtime import segmentation as runtime
-from visiontk.tasks.base import Task
+from visiontk.tasks.base import EvalContext, Evaluation, Task
 
 
 class SegmentationHead(Strict):
@@ -40,6 +40,11 @@ class Segmentation(Task):
     needs = ("mask",)
     geometry = ("mask",)
     monitor = ("val_mean_iou", "max")
+    metric_modes = {"mean_iou": "max", "pixel_accuracy": "max"}
+    summary_metrics = ("mean_iou",)
+    # rotate / zoom are Keras image layers: the mask would not follow them
+    augmentations = frozenset({"flip", "translate", "brightness", "contrast"})
+    runtime = runtime
 
     def __init__(self, cfg, info, recipe=None):
         super().__init__(cfg, info, recipe)
@@ -109,16 +114,10 @@ class Segmentation(Task):
     def meta(self):
         return {"output": self.output, "threshold": self.cfg.threshold}
 
-    @classmethod
-    def decode(cls, outputs, meta, sizes=None):
-        return runtime.decode(outputs, meta, sizes)
 
-    @classmethod
-    def draw(cls, frame, prediction, meta):
-        return runtime.draw(frame, prediction, meta)
 
-    def evaluate(self, predict_fn, batches, out_dir=None):
+    def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         from visiontk.tasks.segmentation_eval import segmentation_report
 
-        return segmentation_report(predict_fn, batches, self.names, self.output, self.cfg.threshold,
-                                   out_dir, samples=self.cfg.samples)
+        return Evaluation(segmentation_report(predict_fn, batches, self.names, self.output,
+                                              self.cfg.threshold, out_dir, samples=self.cfg.samples))

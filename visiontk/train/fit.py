@@ -18,15 +18,9 @@ from visiontk.train.callbacks import Backup, BestLast, EpochTensorBoard, History
 from visiontk.train.session import Session, TrainResult, compile_model
 
 
-def direction(name: str) -> str:
-    """"min" for losses and errors, "max" for the rest (accuracy, IoU, mAP). Keras' own "auto" can't
-    place metrics that are not compiled (val_map50 of the detection callback): EarlyStopping raises,
-    ReduceLROnPlateau minimises anything without "acc" in its name."""
-    return "min" if "loss" in name or "error" in name or name.endswith("mae") else "max"
-
-
 def monitor_of(p: Session) -> tuple[str, str]:
-    """Metric for the best checkpoint: train.checkpoint_monitor, early_stopping.monitor, the task's."""
+    """Metric for the best checkpoint and its mode: train.checkpoint_monitor, early_stopping.monitor,
+    or the task's own; the mode from the task's declared metrics (task.mode_of)."""
     r = p.recipe
     if r.train.checkpoint_monitor:
         name = r.train.checkpoint_monitor
@@ -38,7 +32,7 @@ def monitor_of(p: Session) -> tuple[str, str]:
         return name, "max"
     if p.val_data is None and name.startswith("val_"):
         name = name[4:]
-    mode = direction(name)
+    mode = p.task.mode_of(name)
     if r.train.early_stopping and r.train.early_stopping.mode != "auto" and \
             name == r.train.early_stopping.monitor:
         mode = r.train.early_stopping.mode
@@ -83,7 +77,7 @@ def make_callbacks(p: Session, run, val_batches, *, writer: bool = True, backup_
         callbacks.append(best_last)
     if r.train.early_stopping:
         es = r.train.early_stopping
-        mode = direction(es.monitor) if es.mode == "auto" else es.mode
+        mode = p.task.mode_of(es.monitor) if es.mode == "auto" else es.mode
         stop = keras.callbacks.EarlyStopping(monitor=es.monitor, patience=es.patience, mode=mode,
                                              min_delta=es.min_delta)
         stateful["early_stopping"] = stop
@@ -92,7 +86,7 @@ def make_callbacks(p: Session, run, val_batches, *, writer: bool = True, backup_
         s = r.train.schedule
         watched = s.monitor or ("val_loss" if p.val_data is not None else "loss")
         plateau = keras.callbacks.ReduceLROnPlateau(
-            monitor=watched, mode=direction(watched),
+            monitor=watched, mode=p.task.mode_of(watched),
             factor=s.factor or 0.1, patience=s.patience or 3, min_lr=s.min_lr or 0.0, verbose=0)
         stateful["plateau"] = plateau
         callbacks.append(plateau)
@@ -135,7 +129,7 @@ def fit_and_finish(p: Session, run, *, verbose: int, echo):
     # the task builds its training batches (default: data.pipeline.build_dataset; metric learning:
     # P x K batches or generated pairs, on its training identities only)
     train_ds, n_train = (None, len(p.train_data)) if multi_worker else \
-        p.task.training_dataset(p.train_data, r)
+        p.task.training_dataset(p.train_data)
     steps = r.train.steps_per_epoch or max(1, n_train // r.train.batch_size)
     compile_model(p, steps)
     val_batches = (build_dataset(p.val_data, p.task, r, training=False, encode=False)
@@ -158,7 +152,7 @@ def fit_and_finish(p: Session, run, *, verbose: int, echo):
             if r.train.steps_per_epoch:
                 train_ds = train_ds.repeat()
             # None when the task scores validation in its callbacks (no Keras val_loss)
-            val_ds = (p.task.validation_dataset(p.val_data, r)
+            val_ds = (p.task.validation_dataset(p.val_data)
                       if p.val_data is not None else None)
             # first: a NaN / inf loss stops the run before any epoch end saves its weights
             guard = StopOnNonFiniteLoss(run.path, r.train.optimizer.learning_rate)
@@ -203,7 +197,7 @@ def finish(p: Session, run, cbs: RunCallbacks, *, fit_seconds, steps, initial_ep
     metrics = {}
     for split in ("val", "test"):
         if split in p.source.splits():
-            metrics[split] = evaluate_prepared(p, final, split, out_dir=run.path)
+            metrics[split] = evaluate_prepared(p, final, split, run=run)
     rows = cbs.history.rows
     best = cbs.best_last
     metrics["train"] = {
@@ -215,7 +209,7 @@ def finish(p: Session, run, cbs: RunCallbacks, *, fit_seconds, steps, initial_ep
     }
     write_json(run / "metrics.json", metrics)          # written last: marks the run finished
     cbs.backup.remove()
-    echo(f"visiontk: finished {run.path}: " + _summary(metrics))
+    echo(f"visiontk: finished {run.path}: " + summary_line(metrics, p.task.summary_metrics))
     return TrainResult(run.path, metrics, initial_epoch)
 
 
@@ -227,11 +221,8 @@ def _throughput(rows: dict, images_per_epoch: int):
     return round(images_per_epoch / secs[len(secs) // 2], 1)
 
 
-def _summary(metrics: dict) -> str:
-    parts = []
-    for split in ("val", "test"):
-        for k, v in metrics.get(split, {}).items():
-            if isinstance(v, float) and k in ("accuracy", "map50", "map", "mean_iou", "mae", "psnr",
-                                              "psnr_gain", "recall@1", "knn_accuracy"):
-                parts.append(f"{split} {k} {v:.4f}")
+def summary_line(metrics: dict, names) -> str:
+    """'val accuracy 0.9312, test accuracy 0.9287': the task's summary metrics of each split."""
+    parts = [f"{split} {k} {metrics[split][k]:.4f}" for split in ("val", "test") for k in names
+             if isinstance(metrics.get(split, {}).get(k), float)]
     return ", ".join(parts) or "done"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from typing import Callable
 
