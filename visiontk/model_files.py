@@ -40,15 +40,13 @@ def load_weights_file(model, path: str, field: str) -> None:
 
 
 def import_custom_objects() -> None:
-    """Import the modules that register visiontk's serialisable layers and losses."""
-    import importlib
+    """Import the modules that register visiontk's serialisable layers and losses: the shared
+    layers and every task package's loss and layers."""
+    import visiontk.layers  # noqa: F401  (registers the shared layers)
+    from visiontk.tasks import task_modules
 
-    for mod in ("visiontk.layers", "visiontk.losses"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
+    task_modules("loss")
+    task_modules("layers")
 
 
 def load_keras_model(path: str | Path):

@@ -8,8 +8,8 @@ from tests.tiny_recipes import all_recipes
 
 
 def test_exact_count_accuracy_and_scores():
-    from visiontk.tasks.counting import exact_count_accuracy
-    from visiontk.tasks.counting_eval import count_scores
+    from visiontk.tasks.counting.task import exact_count_accuracy
+    from visiontk.tasks.counting.evaluation import count_scores
 
     y = np.array([[2.0], [0.0], [5.0]], np.float32)
     p = np.array([[2.4], [-0.3], [3.6]], np.float32)

@@ -21,8 +21,8 @@ def test_psnr_and_ssim_agree_with_tf_image_and_numpy():
     import keras
     import tensorflow as tf
 
-    from visiontk.tasks.denoising import psnr, ssim
-    from visiontk.tasks.denoising_eval import image_scores
+    from visiontk.tasks.denoising.metrics import psnr, ssim
+    from visiontk.tasks.denoising.evaluation import image_scores
 
     clean, noisy = fixed_images()
     p, s = image_scores(noisy, clean)

@@ -4,7 +4,7 @@ masks; the Dice and cross-entropy + Dice losses against numpy."""
 import numpy as np
 import pytest
 
-from visiontk.tasks.segmentation_eval import confusion_matrix, scores_from_confusion
+from visiontk.tasks.segmentation.evaluation import confusion_matrix, scores_from_confusion
 
 NAMES = ["background", "a", "b", "c"]
 

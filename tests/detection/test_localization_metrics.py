@@ -32,7 +32,7 @@ def _outputs(num_classes=2):
 
 
 def test_keras_metrics_on_boxes_of_known_iou():
-    from visiontk.losses.localization import BoxIoU, ClassAccuracy
+    from visiontk.tasks.localization.loss import BoxIoU, ClassAccuracy
 
     y_true, y_pred = _outputs()
     for metric, want in [(BoxIoU(), WANT["mean_iou"]), (BoxIoU(0.5, name="iou50"), WANT["iou50"]),
@@ -47,7 +47,7 @@ def test_keras_metrics_on_boxes_of_known_iou():
 
 
 def test_localization_report_on_boxes_of_known_iou():
-    from visiontk.tasks.localization_eval import localization_report
+    from visiontk.tasks.localization.evaluation import localization_report
 
     _, y_pred = _outputs()
     h, w = 40, 80                                         # not square: boxes scale per axis

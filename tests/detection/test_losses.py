@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visiontk.tasks.detection import encode_grid, targets_to_outputs
+from visiontk.tasks.detection.encode import encode_grid, targets_to_outputs
 
 BOXES = np.array([[0.05, 0.10, 0.40, 0.45], [0.55, 0.50, 0.90, 0.95], [0, 0, 0, 0]], np.float32)
 CLASSES = np.array([1, 0, -1], np.int32)
@@ -19,7 +19,7 @@ def _targets(grid=4):
 @pytest.mark.parametrize("target", ["iou", "one"])
 @pytest.mark.parametrize("confidence", ["mse", "bce"])
 def test_yolo_loss_zero_when_perfect_and_grows_when_boxes_move(box_loss, target, confidence):
-    from visiontk.losses.detection import YoloLoss
+    from visiontk.tasks.detection.loss import YoloLoss
 
     loss = YoloLoss(4, 2, 3, box_loss=box_loss, confidence_target=target, confidence_loss=confidence)
     y = _targets()
@@ -41,7 +41,7 @@ def test_yolo_loss_zero_when_perfect_and_grows_when_boxes_move(box_loss, target,
 
 
 def test_yolo_loss_no_object_term_counts_false_alarms():
-    from visiontk.losses.detection import YoloLoss
+    from visiontk.tasks.detection.loss import YoloLoss
 
     loss = YoloLoss(4, 2, 3, noobj_weight=0.5)
     y = _targets()
@@ -54,7 +54,7 @@ def test_yolo_loss_no_object_term_counts_false_alarms():
 def test_yolo_loss_config_round_trip():
     import keras
 
-    from visiontk.losses.detection import YoloLoss
+    from visiontk.tasks.detection.loss import YoloLoss
 
     loss = YoloLoss(7, 2, 3, coord_weight=3.0, noobj_weight=0.25, box_loss="giou")
     again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
@@ -63,7 +63,7 @@ def test_yolo_loss_config_round_trip():
 
 @pytest.mark.parametrize("box_loss", ["smooth_l1", "giou", "smooth_l1+giou"])
 def test_localization_loss_zero_when_perfect_and_grows(box_loss):
-    from visiontk.losses.localization import LocalizationLoss
+    from visiontk.tasks.localization.loss import LocalizationLoss
 
     loss = LocalizationLoss(3, box_loss=box_loss)
     y = np.array([[0.5, 0.4, 0.3, 0.2, 0, 1, 0]], np.float32)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from visiontk.tasks.base import DataInfo
-from visiontk.tasks.detection import Detection, DetectionHead, encode_grid, targets_to_outputs
+from visiontk.tasks.detection import Detection, DetectionHead
+from visiontk.tasks.detection.encode import encode_grid, targets_to_outputs
 
 GRID, B, SIZE = 4, 2, 64
 NAMES = ["circle", "square", "triangle"]
@@ -55,7 +56,7 @@ def _evaluate(out, boxes, classes):
 
 
 def _direct_pycocotools(task, out, boxes, classes):
-    """COCO dicts built here, independently of visiontk.tasks.detection_eval."""
+    """COCO dicts built here, independently of visiontk.tasks.detection.evaluation."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 

@@ -7,7 +7,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from visiontk.layers import ClassCenters, PairDistance  # noqa: E402
+from visiontk.tasks.metric.layers import ClassCenters, PairDistance  # noqa: E402
 from visiontk.losses import CenterLoss  # noqa: E402
 
 

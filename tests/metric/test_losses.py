@@ -10,7 +10,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from visiontk.losses import metric as M  # noqa: E402
+from visiontk.tasks.metric import loss as M  # noqa: E402
 from visiontk.losses import (ContrastiveLoss, TripletBatchAllLoss, TripletHardLoss,  # noqa: E402
                              TripletLoss, TripletSemiHardLoss)
 
@@ -348,7 +348,7 @@ import json, sys
 import numpy as np, tensorflow as tf, keras
 tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
                                            [tf.config.LogicalDeviceConfiguration()] * 2)
-from visiontk.losses import metric as M
+from visiontk.tasks.metric import loss as M
 emb = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
 ids = np.array([0, 1, 0, 1, 2, 3, 2, 3])
 MARGIN, LR = 2.0, 0.5

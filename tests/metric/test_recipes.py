@@ -83,7 +83,7 @@ def test_measured_threshold_is_in_the_decode_settings(identities_run):
 
 
 def test_a_recipe_threshold_is_not_replaced():
-    from visiontk.tasks.metric import threshold_update
+    from visiontk.tasks.metric.task import threshold_update
 
     for fixed in ({"threshold": 0.9, "threshold_from": "recipe"}, {"threshold": 0.9}):   # and older runs
         assert threshold_update(fixed, "test", 0.3) == {}

@@ -10,7 +10,8 @@ keras = pytest.importorskip("keras")
 
 from visiontk.errors import RecipeError  # noqa: E402
 from visiontk.tasks.base import DataInfo  # noqa: E402
-from visiontk.tasks.metric import LOSSES, Metric, MetricHead  # noqa: E402
+from visiontk.tasks.metric import Metric, MetricHead
+from visiontk.tasks.metric.config import LOSSES  # noqa: E402
 
 
 def make_task(**head):

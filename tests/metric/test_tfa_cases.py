@@ -24,7 +24,7 @@ keras = pytest.importorskip("keras")
 
 from visiontk.losses import (ContrastiveLoss, TripletHardLoss,  # noqa: E402
                              TripletSemiHardLoss)
-from visiontk.losses import metric as M  # noqa: E402
+from visiontk.tasks.metric import loss as M  # noqa: E402
 
 # tfa's assert_allclose_according_to_type: (rtol, atol) by the embeddings' dtype
 TOLERANCE = {"float32": 1e-6, "float16": 1e-3, "bfloat16": 1e-2}

@@ -123,7 +123,7 @@ def test_compile_gets_label_smoothing_jit_and_the_optimizer(tiny_recipe):
 
 
 def test_top5_accuracy_is_reported_above_five_classes():
-    from visiontk.tasks.classification_eval import classification_report
+    from visiontk.tasks.classification.evaluation import classification_report
 
     names = [f"c{i}" for i in range(7)]
     probs = np.tile(np.arange(7, 0, -1, dtype="float32") / 28, (4, 1))   # ranking c0 > c1 > ... > c6

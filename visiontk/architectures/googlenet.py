@@ -14,7 +14,7 @@ after 4a and 4d (avg pool 5x5/3, 1x1 conv 128, FC 1024, dropout 0.7, linear soft
 returns {"predictions", "aux_4a", "aux_4d"} and is trained with loss weights 1, 0.3, 0.3
 (`AUX_LOSS_WEIGHTS`); `without_aux(model)` is the inference network. In a recipe the classification
 head builds the same branches from the feature maps (`model.head.aux_weight: 0.3`, see
-visiontk/tasks/classification.py) and drops them from the saved model. `width` scales every filter
+visiontk/tasks/classification/task.py) and drops them from the saved model. `width` scales every filter
 number (0.25 for small tests), `batch_norm: true` puts BN after every conv (not in the paper).
 
 Feature maps (include_top=False): "conv2" (stride 4) and every module output "inception_3a" ..

@@ -1,16 +1,15 @@
-"""Losses (Keras 3, registered serialisable). Imports Keras: import this package lazily.
+"""The losses of every task, in one namespace (Keras 3, registered serialisable). Imports Keras: import
+this package lazily.
 
-Each submodule lists its public names in `__all__`; they are re-exported here, so
-`from visiontk.losses import TripletSemiHardLoss` works whichever module defines it.
+Each task package keeps its loss next to its head (visiontk/tasks/<name>/loss.py) and lists its
+public names in `__all__`; they are re-exported here, so `from visiontk.losses import
+TripletSemiHardLoss` works whichever task defines it.
 """
 
-import importlib as _importlib
-import pkgutil as _pkgutil
+from visiontk.tasks import task_modules as _task_modules
 
 __all__: list = []
-for _info in _pkgutil.iter_modules(__path__):
-    if not _info.name.startswith("_"):
-        _mod = _importlib.import_module(f"{__name__}.{_info.name}")
-        for _name in getattr(_mod, "__all__", ()):
-            globals()[_name] = getattr(_mod, _name)
-            __all__.append(_name)
+for _mod in _task_modules("loss"):
+    for _name in getattr(_mod, "__all__", ()):
+        globals()[_name] = getattr(_mod, _name)
+        __all__.append(_name)

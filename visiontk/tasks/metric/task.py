@@ -13,49 +13,14 @@ on some identities; evaluation scores the seen and the held-out ones apart.
 
 from __future__ import annotations
 
-from typing import Literal, Optional
 
 import numpy as np
-from pydantic import model_validator
 
 from visiontk.errors import DataError
-from visiontk.recipe.fields import Fraction, NonNegFloat, PositiveFloat, PositiveInt, Strict
 from visiontk.catalog import TASKS
 from visiontk.runtime import metric as runtime
 from visiontk.tasks.base import EvalContext, Evaluation, InputContext, Task, pick_feature
-
-BATCH_LOSSES = ("triplet_semihard", "triplet_hard", "triplet_batch_all")
-LOSSES = BATCH_LOSSES + ("triplet", "contrastive", "center", "softmax")
-
-
-class MetricHead(Strict):
-    embedding_size: PositiveInt = 64
-    hidden: Optional[PositiveInt] = None         # Dense (ReLU) between the backbone and projection
-    distance: Literal["euclidean", "squared", "cosine"] = "euclidean"
-    loss: Literal[LOSSES] = "triplet_semihard"    # type: ignore[valid-type]
-    margin: PositiveFloat = 0.5                  # triplet and contrastive losses
-    soft: bool = False                           # triplet_hard: soft margin log(1 + exp(dp - dn))
-    images_per_identity: PositiveInt = 4         # K of the P x K batches (P = batch_size / K)
-    positive_fraction: Fraction = 0.5            # contrastive: share of same-identity pairs
-    center_weight: NonNegFloat = 0.01            # lambda of L_softmax + lambda * L_center
-    center_alpha: Fraction = 0.5                 # rate of the centre update
-    train_identities: Optional[list[int]] = None     # train on these identities only ...
-    heldout_identities: Optional[list[int]] = None   # ... or on all but these
-    knn_k: PositiveInt = 5                       # k-NN accuracy on seen identities
-    knn_references: PositiveInt = 20000          # training images embedded as k-NN references
-    verification_pairs: PositiveInt = 4000       # generated same/different pairs per part
-    epoch_eval_images: PositiveInt = 2000        # validation images scored after every epoch
-    threshold: Optional[PositiveFloat] = None    # identify: fixed distance threshold (else measured)
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.train_identities is not None and self.heldout_identities is not None:
-            raise ValueError("set train_identities or heldout_identities, not both")
-        for name in ("train_identities", "heldout_identities"):
-            ids = getattr(self, name)
-            if ids is not None and (not ids or len(set(ids)) != len(ids) or min(ids) < 0):
-                raise ValueError(f"{name} must be distinct identity numbers >= 0, got {ids}")
-        return self
+from visiontk.tasks.metric.config import BATCH_LOSSES, MetricHead
 
 
 @TASKS.register("metric", aliases=("embedding", "siamese"))
@@ -116,7 +81,7 @@ class Metric(Task):
         import keras
         from keras import layers
 
-        from visiontk.layers.metric import ClassCenters, PairDistance
+        from visiontk.tasks.metric.layers import ClassCenters, PairDistance
 
         shape = self.info.input_shape
         image = keras.Input(shape, name="image")
@@ -148,7 +113,7 @@ class Metric(Task):
     def loss(self):
         import keras
 
-        from visiontk.losses import metric as L
+        from visiontk.tasks.metric import loss as L
 
         cfg = self.cfg
         metric = L.METRIC_OF_DISTANCE[cfg.distance]
@@ -254,7 +219,7 @@ class Metric(Task):
     def callbacks(self, val_data, run_dir):
         if val_data is None:
             return []
-        from visiontk.tasks._metric_callback import RetrievalCallback
+        from visiontk.tasks.metric.callbacks import RetrievalCallback
 
         return [RetrievalCallback(self, val_data, self.cfg.epoch_eval_images)]
 
@@ -267,11 +232,10 @@ class Metric(Task):
                 "train_identities": seen, "heldout_identities": self.cfg.heldout_identities}
 
 
-
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         """Retrieval, k-NN and verification figures; the verification threshold measured here is
         returned as a decode update (the run's meta.json and its exports then carry it)."""
-        from visiontk.tasks.metric_eval import metric_report
+        from visiontk.tasks.metric.evaluation import metric_report
 
         emb, ids = embed_batches(predict_fn, batches)
         seen = self.seen_mask(ids)

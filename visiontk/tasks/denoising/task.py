@@ -14,47 +14,18 @@ The autoencoders' encoder exports on its own as an embedding model: `visiontk ex
 
 from __future__ import annotations
 
-from typing import Literal, Union
 
 import numpy as np
 
 from visiontk.data.noise import add_noise, describe, noise_kinds
 from visiontk.errors import DataError, ModelError, RecipeError
-from visiontk.recipe.fields import Fraction, NonNegFloat, NonNegInt, PositiveInt, Strict
 from visiontk.catalog import TASKS
 from visiontk.runtime import denoising as runtime
 from visiontk.tasks.base import EvalContext, Evaluation, InputContext, Task
+from visiontk.tasks.denoising.config import DenoisingHead
+from visiontk.tasks.denoising.metrics import psnr, ssim
 
-NoiseKind = Literal["none", "gaussian", "salt_pepper", "masking"]
 VALIDATION_SEED_OFFSET = 104729      # validation noise: seed (recipe.seed + this, batch index)
-
-
-class DenoisingHead(Strict):
-    noise: Union[NoiseKind, list[NoiseKind]] = "gaussian"    # one kind or several, applied in order
-    sigma: NonNegFloat = 0.3               # gaussian: standard deviation on [0, 1] pixels
-    amount: Fraction = 0.2                 # salt_pepper / masking: fraction of the pixels hit
-    salt_ratio: Fraction = 0.5             # salt_pepper: share of the hit pixels made white
-    clip: bool = True                      # clip the noisy image to [0, 1]
-    loss: Literal["mse", "mae", "bce"] = "mse"
-    decoder_width: PositiveInt = 32        # decoder built for backbones without their own
-    samples: NonNegInt = 8                 # rows of the noisy | denoised | clean grid of evaluate
-    train_ssim: bool = False               # SSIM also per training step (slow on CPU; evaluate has it)
-
-
-def psnr(y_true, y_pred):
-    """Per-image PSNR in dB (tf.image.psnr, max value 1): the training metric and the evaluation's."""
-    import tensorflow as tf
-
-    return tf.image.psnr(tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32), max_val=1.0)
-
-
-def ssim(y_true, y_pred):
-    """Per-image SSIM (tf.image.ssim, max value 1, Gaussian window 11 (smaller for tiny images))."""
-    import tensorflow as tf
-
-    size = int(min(11, y_true.shape[1] or 11, y_true.shape[2] or 11))
-    return tf.image.ssim(tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32), max_val=1.0,
-                         filter_size=size)
 
 
 @TASKS.register("denoising", aliases=("denoise", "autoencoder", "reconstruction"))
@@ -184,7 +155,7 @@ class Denoising(Task):
                 "noise": describe(c.noise, c.sigma, c.amount)}
 
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
-        from visiontk.tasks.denoising_eval import denoising_report
+        from visiontk.tasks.denoising.evaluation import denoising_report
 
         corrupt = (lambda x, i: self.corrupt(x, i).numpy()) if self.kinds else None
         return Evaluation(denoising_report(predict_fn, batches, corrupt, describe(self.cfg.noise, self.cfg.sigma,

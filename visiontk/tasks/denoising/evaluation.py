@@ -21,7 +21,7 @@ def image_scores(images, clean) -> tuple[np.ndarray, np.ndarray]:
         >>> round(float(p[0]), 3)
         20.0
     """
-    from visiontk.tasks.denoising import psnr, ssim
+    from visiontk.tasks.denoising.metrics import psnr, ssim
 
     a, b = np.asarray(images, np.float32), np.asarray(clean, np.float32)
     p = np.minimum(np.asarray(psnr(b, a), np.float64), PSNR_CAP)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from visiontk.losses.detection import box_iou, giou_loss, smooth_l1
+from visiontk.tasks.detection.loss import box_iou, giou_loss, smooth_l1
 
 __all__ = ["LocalizationLoss", "BoxIoU", "ClassAccuracy", "cxcywh_to_xyxy"]
 

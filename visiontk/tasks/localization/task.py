@@ -11,21 +11,11 @@ through the flattened branch, 0.70 through the pooled one).
 
 from __future__ import annotations
 
-from typing import Literal, Optional
 
-from visiontk.recipe.fields import NonNegFloat, PositiveInt, Strict
 from visiontk.catalog import TASKS
 from visiontk.runtime import localization as runtime
 from visiontk.tasks.base import EvalContext, Evaluation, Task, pick_feature
-
-
-class LocalizationHead(Strict):
-    box_loss: Literal["smooth_l1", "giou", "smooth_l1+giou"] = "smooth_l1+giou"
-    box_weight: NonNegFloat = 1.0
-    class_weight: NonNegFloat = 1.0
-    filters: PositiveInt = 32            # 1x1 conv before flattening the feature map
-    hidden: Optional[PositiveInt] = 256  # dense layer (ReLU) before the outputs; null: none
-    top_k: PositiveInt = 3
+from visiontk.tasks.localization.config import LocalizationHead
 
 
 @TASKS.register("localization", aliases=("localize",))
@@ -68,13 +58,13 @@ class Localization(Task):
         return keras.Model(inputs, out, name="localizer")
 
     def loss(self):
-        from visiontk.losses.localization import LocalizationLoss
+        from visiontk.tasks.localization.loss import LocalizationLoss
 
         c = self.cfg
         return LocalizationLoss(self.info.num_classes, c.box_loss, c.box_weight, c.class_weight)
 
     def metrics(self):
-        from visiontk.losses.localization import BoxIoU, ClassAccuracy
+        from visiontk.tasks.localization.loss import BoxIoU, ClassAccuracy
 
         return [BoxIoU(name="mean_iou"), BoxIoU(0.5, name="iou50"), ClassAccuracy(name="accuracy")]
 
@@ -92,9 +82,8 @@ class Localization(Task):
         return {"layout": "cxcywh+probs", "top_k": min(self.cfg.top_k, self.info.num_classes)}
 
 
-
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
-        from visiontk.tasks.localization_eval import localization_report
+        from visiontk.tasks.localization.evaluation import localization_report
 
         meta = {"input": {"shape": list(self.info.input_shape), "resize": "stretch"},
                 "class_names": list(self.info.class_names), "decode": self.meta()}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visiontk.tasks.metric_search import knn_accuracies, retrieval_metrics
+from visiontk.tasks.metric.search import knn_accuracies, retrieval_metrics
 
 
 # ---- verification -------------------------------------------------------------------------------

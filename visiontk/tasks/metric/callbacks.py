@@ -7,7 +7,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from visiontk.tasks.metric_search import retrieval_metrics
+from visiontk.tasks.metric.search import retrieval_metrics
 
 
 class RetrievalCallback(keras.callbacks.Callback):

@@ -25,7 +25,7 @@ class MapCallback(keras.callbacks.Callback):
         if logs is None or ((epoch + 1) % self.every and epoch + 1 != self._last):
             return
         from visiontk.data.pipeline import numpy_batches
-        from visiontk.tasks.detection_eval import coco_dicts, coco_map, collect
+        from visiontk.tasks.detection.evaluation import coco_dicts, coco_map, collect
 
         meta = self.task.eval_meta()
         gts, preds, sizes, _ = collect(self._predict, numpy_batches(self.val_batches), meta,

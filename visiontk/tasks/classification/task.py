@@ -10,22 +10,14 @@ only, so model.keras, exports, evaluate and predict see one output and no auxili
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
 
 from visiontk.errors import RecipeError
 from visiontk.runtime import classification as runtime
-from visiontk.recipe.fields import PositiveInt, Strict, between
 from visiontk.catalog import ARCHITECTURES, TASKS, populate
 from visiontk.tasks.base import EvalContext, Evaluation, Task, pick_feature
+from visiontk.tasks.classification.config import ClassificationHead
 
 MAIN = "probs"      # the main output's name (and its layer's)
-
-
-class ClassificationHead(Strict):
-    top_k: PositiveInt = 3          # how many classes decode keeps (and the overlay shows)
-    hidden: Optional[PositiveInt] = None   # optional Dense layer (ReLU) before the classifier
-    # loss weight of each auxiliary classifier of the backbone (GoogLeNet: 0.3); None: no aux heads
-    aux_weight: Optional[Annotated[float, between(0.0, 1.0, lo_open=True)]] = None
 
 
 @TASKS.register("classification", aliases=("classify",))
@@ -132,9 +124,8 @@ class Classification(Task):
         return {"top_k": min(self.cfg.top_k, self.info.num_classes)}
 
 
-
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
-        from visiontk.tasks.classification_eval import classification_report
+        from visiontk.tasks.classification.evaluation import classification_report
 
         return Evaluation(classification_report(predict_fn, batches, self.info.class_names, out_dir))
 

@@ -13,7 +13,7 @@ from visiontk.runtime.boxes import iou_matrix
 def localization_report(predict_fn, batches, meta: dict, out_dir=None) -> dict:
     from visiontk.progress import progress
     from visiontk.runtime.localization import decode
-    from visiontk.tasks.detection_eval import draw_samples
+    from visiontk.tasks.detection.evaluation import draw_samples
 
     h, w = meta["input"]["shape"][:2]
     ious, hits, preds, gts, samples = [], [], [], [], []

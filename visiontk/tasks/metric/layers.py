@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from visiontk.losses.metric import center_loss_values, center_update
+from visiontk.tasks.metric.loss import center_loss_values, center_update
 
 __all__ = ["ClassCenters", "PairDistance"]
 

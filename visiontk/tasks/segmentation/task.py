@@ -14,23 +14,12 @@ centre: targets are centre-cropped to it in training and evaluation, and decode 
 
 from __future__ import annotations
 
-from typing import Literal
 
 from visiontk.errors import RecipeError
-from visiontk.recipe.fields import NonNegFloat, NonNegInt, OpenFraction, PositiveInt, Strict
 from visiontk.catalog import TASKS
 from visiontk.runtime import segmentation as runtime
 from visiontk.tasks.base import EvalContext, Evaluation, Task
-
-
-class SegmentationHead(Strict):
-    loss: Literal["ce", "dice", "ce_dice"] = "ce_dice"
-    ce_weight: NonNegFloat = 1.0
-    dice_weight: NonNegFloat = 1.0
-    output: Literal["auto", "softmax", "sigmoid"] = "auto"   # auto: sigmoid for one class, else softmax
-    threshold: OpenFraction = 0.5          # sigmoid: foreground when p >= threshold
-    decoder_width: PositiveInt = 64        # channels of the decoder built for non-U-Net backbones
-    samples: NonNegInt = 8                 # overlays written by evaluate
+from visiontk.tasks.segmentation.config import SegmentationHead
 
 
 @TASKS.register("segmentation", aliases=("segment",))
@@ -80,7 +69,7 @@ class Segmentation(Task):
         return keras.Model(inputs, out, name="segmenter")
 
     def loss(self):
-        from visiontk.losses.segmentation import CrossEntropyDiceLoss
+        from visiontk.tasks.segmentation.loss import CrossEntropyDiceLoss
 
         ce = self.cfg.ce_weight if self.cfg.loss in ("ce", "ce_dice") else 0.0
         dice = self.cfg.dice_weight if self.cfg.loss in ("dice", "ce_dice") else 0.0
@@ -115,9 +104,8 @@ class Segmentation(Task):
         return {"output": self.output, "threshold": self.cfg.threshold}
 
 
-
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
-        from visiontk.tasks.segmentation_eval import segmentation_report
+        from visiontk.tasks.segmentation.evaluation import segmentation_report
 
         return Evaluation(segmentation_report(predict_fn, batches, self.names, self.output,
                                               self.cfg.threshold, out_dir, samples=self.cfg.samples))

@@ -7,20 +7,12 @@ model). Metrics: MAE, RMSE and exact-count accuracy (the rounded prediction equa
 
 from __future__ import annotations
 
-from typing import Literal, Optional
 
 from visiontk.errors import RecipeError
-from visiontk.recipe.fields import PositiveFloat, PositiveInt, Strict
 from visiontk.catalog import TASKS
 from visiontk.runtime import counting as runtime
 from visiontk.tasks.base import EvalContext, Evaluation, Task, pick_feature
-
-
-class CountingHead(Strict):
-    loss: Literal["mse", "mae", "huber", "poisson"] = "huber"
-    huber_delta: PositiveFloat = 1.0
-    per_class: bool = False                     # one count per class (needs `classes` annotations)
-    hidden: Optional[PositiveInt] = None        # optional Dense layer (ReLU) before the output
+from visiontk.tasks.counting.config import CountingHead
 
 
 def exact_count_accuracy(y_true, y_pred):
@@ -97,9 +89,8 @@ class Counting(Task):
         return {"per_class": self.cfg.per_class}
 
 
-
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
-        from visiontk.tasks.counting_eval import counting_report
+        from visiontk.tasks.counting.evaluation import counting_report
 
         return Evaluation(counting_report(predict_fn, batches, self.info.class_names,
                                           self.cfg.per_class, out_dir))
