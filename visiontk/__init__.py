@@ -9,7 +9,7 @@ The public API (imports TensorFlow only when a function needs it):
     >>> visiontk.predict(result.run_dir, ["image.png"])                              # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
+from visiontk.version import __version__
 
 __all__ = ["__version__", "build_model", "load_recipe", "train", "evaluate", "predict", "Predictor",
            "export"]

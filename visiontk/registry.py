@@ -91,5 +91,3 @@ class Registry:
         """Canonical names in registration order."""
         return list(self._entries)
 
-    def aliases_of(self, name: str) -> tuple:
-        return self.entry(name).aliases

@@ -206,7 +206,7 @@ def comparable(recipe_yaml: str):
 
 def make_meta(recipe, task, class_names) -> dict:
     """What decoding and preprocessing need, without the recipe (shared with exports)."""
-    from visiontk import __version__
+    from visiontk.version import __version__
     from visiontk.architectures.applications import preprocessing_meta
 
     return {

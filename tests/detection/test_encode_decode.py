@@ -7,7 +7,8 @@ import pytest
 
 from visiontk.runtime import detection as runtime
 from visiontk.runtime.boxes import to_pixels
-from visiontk.tasks.detection.encode import encode_grid, targets_to_outputs
+from tests.detection.perfect import targets_to_outputs
+from visiontk.tasks.detection.encode import encode_grid
 
 # one box per cell for every grid below (centres at least 1/8 apart), little overlap
 BOXES = np.array([[0.02, 0.05, 0.20, 0.30], [0.60, 0.10, 0.95, 0.35], [0.30, 0.55, 0.45, 0.98],

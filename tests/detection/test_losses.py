@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visiontk.tasks.detection.encode import encode_grid, targets_to_outputs
+from tests.detection.perfect import targets_to_outputs
+from visiontk.tasks.detection.encode import encode_grid
 
 BOXES = np.array([[0.05, 0.10, 0.40, 0.45], [0.55, 0.50, 0.90, 0.95], [0, 0, 0, 0]], np.float32)
 CLASSES = np.array([1, 0, -1], np.int32)

@@ -11,7 +11,8 @@ import pytest
 
 from visiontk.tasks.base import DataInfo
 from visiontk.tasks.detection import Detection, DetectionHead
-from visiontk.tasks.detection.encode import encode_grid, targets_to_outputs
+from tests.detection.perfect import targets_to_outputs
+from visiontk.tasks.detection.encode import encode_grid
 
 GRID, B, SIZE = 4, 2, 64
 NAMES = ["circle", "square", "triangle"]

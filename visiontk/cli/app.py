@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import sys
 import traceback
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -61,6 +64,20 @@ def command_path(argv: list) -> str:
     return " ".join(words)
 
 
+_loaded = False
+
+
+def load_commands() -> None:
+    """Import every command module of this package (each attaches its commands to `cli`)."""
+    global _loaded
+    if _loaded:
+        return
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.name != "app" and not info.name.startswith("_"):
+            importlib.import_module(f"visiontk.cli.{info.name}")
+    _loaded = True
+
+
 def main(argv=None) -> None:
     """Console entry point."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")      # keep TensorFlow's C++ logs out of the way
@@ -70,8 +87,6 @@ def main(argv=None) -> None:
         from visiontk.cli import quiet_import
 
         quiet_import.install()
-    from visiontk.cli import load_commands
-
     load_commands()
     try:
         cli.main(args=argv, prog_name="visiontk", standalone_mode=False)

@@ -32,7 +32,7 @@ def versions() -> dict:
     import keras
     import tensorflow as tf
 
-    from visiontk import __version__
+    from visiontk.version import __version__
 
     out = {"visiontk": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
     for pkg in ("tf2onnx", "onnx", "onnxruntime"):

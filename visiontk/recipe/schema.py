@@ -69,7 +69,9 @@ class ScheduleCfg(Strict):
 
 
 class Regularization(Strict):
-    weight_decay: NonNegFloat = 0.0     # L2 on kernels, applied by the optimizer (not to biases / BN)
+    # decoupled weight decay (each step w -= lr * wd * w, outside the gradient) on kernels only, not
+    # biases / batch norm; not an L2 term in the loss (see train/optim.py)
+    weight_decay: NonNegFloat = 0.0
     dropout: Optional[OpenFraction] = None   # head dropout; None = the architecture's own default
     label_smoothing: OpenFraction = 0.0
 

@@ -1,4 +1,4 @@
-"""Grid targets (seed 003): boxes and classes to the S x S x (5 + C) tensor and back."""
+"""Grid targets (seed 003): boxes and classes to the S x S x (5 + C) training target."""
 
 from __future__ import annotations
 
@@ -37,17 +37,3 @@ def encode_grid(boxes, classes, grid: int, num_classes: int):
     onehot = tf.one_hot(tf.gather(tf.maximum(classes, 0), best), num_classes) * has[:, None]
     target = tf.concat([tf.stack([has, x, y, sw, sh], -1), onehot], -1)
     return tf.reshape(target, (s, s, 5 + num_classes))
-
-
-def targets_to_outputs(targets, boxes_per_cell: int, slot: int = 0):
-    """numpy: encoded targets (N, S, S, 5 + C) -> the outputs of a perfect model (N, S, S, B*5+C),
-    the object in predictor `slot` of its cell (confidence 1), every other predictor empty.
-    Used to check encode -> decode round trips."""
-    import numpy as np
-
-    t = np.asarray(targets, np.float64)
-    n, s = t.shape[:2]
-    out = np.zeros((n, s, s, 5 * boxes_per_cell + t.shape[-1] - 5))
-    out[..., 5 * slot:5 * slot + 5] = t[..., :5]
-    out[..., 5 * boxes_per_cell:] = t[..., 5:]
-    return out
