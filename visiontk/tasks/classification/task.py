@@ -10,7 +10,6 @@ only, so model.keras, exports, evaluate and predict see one output and no auxili
 
 from __future__ import annotations
 
-
 from visiontk.errors import RecipeError
 from visiontk.runtime import classification as runtime
 from visiontk.catalog import ARCHITECTURES, TASKS, populate
@@ -122,7 +121,6 @@ class Classification(Task):
 
     def meta(self):
         return {"top_k": min(self.cfg.top_k, self.info.num_classes)}
-
 
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         from visiontk.tasks.classification.evaluation import classification_report

@@ -7,7 +7,6 @@ model). Metrics: MAE, RMSE and exact-count accuracy (the rounded prediction equa
 
 from __future__ import annotations
 
-
 from visiontk.errors import RecipeError
 from visiontk.catalog import TASKS
 from visiontk.runtime import counting as runtime
@@ -87,7 +86,6 @@ class Counting(Task):
 
     def meta(self):
         return {"per_class": self.cfg.per_class}
-
 
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         from visiontk.tasks.counting.evaluation import counting_report

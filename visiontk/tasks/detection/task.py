@@ -8,7 +8,6 @@ fall in one cell, the largest object wins. Decoding and the output layout: visio
 
 from __future__ import annotations
 
-
 from visiontk.catalog import TASKS
 from visiontk.runtime import detection as runtime
 from visiontk.tasks.base import EvalContext, Evaluation, Task, pick_feature
@@ -84,7 +83,6 @@ class Detection(Task):
         """meta for decoding pipeline images (already at the input size) during evaluation."""
         return {"input": {"shape": list(self.info.input_shape), "resize": "stretch"},
                 "class_names": list(self.info.class_names), "decode": self.meta()}
-
 
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         from visiontk.tasks.detection.evaluation import detection_report

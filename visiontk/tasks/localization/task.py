@@ -11,7 +11,6 @@ through the flattened branch, 0.70 through the pooled one).
 
 from __future__ import annotations
 
-
 from visiontk.catalog import TASKS
 from visiontk.runtime import localization as runtime
 from visiontk.tasks.base import EvalContext, Evaluation, Task, pick_feature
@@ -80,7 +79,6 @@ class Localization(Task):
 
     def meta(self):
         return {"layout": "cxcywh+probs", "top_k": min(self.cfg.top_k, self.info.num_classes)}
-
 
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         from visiontk.tasks.localization.evaluation import localization_report

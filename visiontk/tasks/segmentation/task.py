@@ -14,7 +14,6 @@ centre: targets are centre-cropped to it in training and evaluation, and decode 
 
 from __future__ import annotations
 
-
 from visiontk.errors import RecipeError
 from visiontk.catalog import TASKS
 from visiontk.runtime import segmentation as runtime
@@ -102,7 +101,6 @@ class Segmentation(Task):
 
     def meta(self):
         return {"output": self.output, "threshold": self.cfg.threshold}
-
 
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         from visiontk.tasks.segmentation.evaluation import segmentation_report
