@@ -12,7 +12,7 @@ import pytest
 from tests.demo.videos import read_video, scene_frames
 from visiontk.infer.sources import ArraySource
 from visiontk.infer.video import run_demo
-from visiontk.runtime.predictions import Prediction
+from visiontk.runtime.classification import ClassificationPrediction
 
 
 class SlowModel:
@@ -26,7 +26,7 @@ class SlowModel:
         time.sleep(self.delay)
         self.last_latency = time.perf_counter() - t0
         self.seen.append(int(frames[0][0, 0, 0]))       # the frame's index, stamped in pixel (0, 0)
-        return [Prediction("classification", label=0, name="x", score=1.0, top=[("x", 1.0)])]
+        return [ClassificationPrediction(label=0, name="x", score=1.0, top=[("x", 1.0)])]
 
     def draw(self, frame, pred):
         out = frame.copy()

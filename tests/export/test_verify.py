@@ -10,14 +10,20 @@ import numpy as np
 import pytest
 
 from visiontk.export.verify import output_parity, prediction_mismatches, verify
-from visiontk.runtime.predictions import Box, Prediction
+from visiontk.runtime.classification import ClassificationPrediction
+from visiontk.runtime.counting import CountingPrediction
+from visiontk.runtime.denoising import DenoisingPrediction
+from visiontk.runtime.detection import DetectionPrediction
+from visiontk.runtime.metric import MetricPrediction
+from visiontk.runtime.predictions import Box
+from visiontk.runtime.segmentation import SegmentationPrediction
 
 SIZES = [(100, 200)]                       # (h, w): 1e-3 of the width is 0.2 px
 
 
 def _detection():
-    return [Prediction("detection", boxes=[Box(10.0, 20.0, 50.0, 60.0, 1, 0.9, "b"),
-                                           Box(100.0, 5.0, 150.0, 40.0, 0, 0.8, "a")])]
+    return [DetectionPrediction(boxes=[Box(10.0, 20.0, 50.0, 60.0, 1, 0.9, "b"),
+                                       Box(100.0, 5.0, 150.0, 40.0, 0, 0.8, "a")])]
 
 
 def test_identical_predictions_agree():
@@ -25,8 +31,8 @@ def test_identical_predictions_agree():
 
 
 def test_a_different_class_is_reported():
-    ref = [Prediction("classification", label=0, name="cat", score=0.7, top=[("cat", 0.7)])]
-    got = [Prediction("classification", label=1, name="dog", score=0.7, top=[("cat", 0.7)])]
+    ref = [ClassificationPrediction(label=0, name="cat", score=0.7, top=[("cat", 0.7)])]
+    got = [ClassificationPrediction(label=1, name="dog", score=0.7, top=[("cat", 0.7)])]
     assert prediction_mismatches(ref, got, SIZES) == ["image 0: class 'dog' instead of 'cat'"]
     boxes = _detection()
     boxes[0].boxes[1].cls = 1
@@ -43,9 +49,9 @@ def test_a_box_is_reported_past_1e_3_of_the_image_size(shift, reported):
 
 
 def test_a_different_count_is_reported():
-    ref = [Prediction("counting", count=3.0)]
-    assert prediction_mismatches(ref, [Prediction("counting", count=3.0005)], SIZES) == []
-    assert prediction_mismatches(ref, [Prediction("counting", count=3.2)], SIZES) == \
+    ref = [CountingPrediction(count=3.0)]
+    assert prediction_mismatches(ref, [CountingPrediction(count=3.0005)], SIZES) == []
+    assert prediction_mismatches(ref, [CountingPrediction(count=3.2)], SIZES) == \
         ["image 0: count 3.2 instead of 3.0"]
     fewer = _detection()
     fewer[0].boxes.pop()
@@ -53,6 +59,40 @@ def test_a_different_count_is_reported():
     assert prediction_mismatches(_detection() * 2, _detection(), SIZES * 2) == \
         ["1 predictions instead of 2"]
 
+
+
+def test_masks_images_embeddings_and_extras_are_compared_by_their_task():
+    mask = np.zeros((4, 5), np.int32)
+    moved = mask.copy()
+    moved[0, :2] = 1
+    assert prediction_mismatches([SegmentationPrediction(mask=mask)], [SegmentationPrediction(
+        mask=moved)], SIZES) == ["image 0: mask differs (2 pixels)"]
+    grey = np.full((4, 5, 1), 100, np.uint8)
+    assert prediction_mismatches([DenoisingPrediction(image=grey)],
+                                 [DenoisingPrediction(image=grey + 1)], SIZES) == []
+    assert prediction_mismatches([DenoisingPrediction(image=grey)], [DenoisingPrediction(
+        image=grey + 2)], SIZES) == ["image 0: output image differs by more than 1 grey level"]
+    ref = MetricPrediction(embedding=np.array([0.5, 0.5]), identity="ann", distance=0.2,
+                           extra={"nearest": "ann"})
+    got = MetricPrediction(embedding=np.array([0.5, 0.5005]), identity="unknown", distance=0.9,
+                           extra={"nearest": "bob"})
+    assert prediction_mismatches([ref], [got], SIZES) == [
+        "image 0: identity 'unknown' (0.9) instead of 'ann' (0.2)",
+        "image 0: nearest 'bob' instead of 'ann'"]
+
+
+def test_a_prediction_of_another_task_is_reported():
+    ref = [CountingPrediction(count=2.0)]
+    assert prediction_mismatches(ref, _detection(), SIZES) == \
+        ["image 0: a detection prediction instead of a counting one"]
+
+
+def test_to_dict_gives_the_task_then_its_fields_then_extras():
+    pred = CountingPrediction(count=2.123456, extra={"counts": {"a": 2.1235}})
+    assert list(pred.to_dict().items()) == [("task", "counting"), ("count", 2.1235),
+                                            ("counts", {"a": 2.1235})]
+    assert _detection()[0].to_dict()["count"] == 2.0 and \
+        DetectionPrediction().to_dict() == {"task": "detection", "count": 0.0, "boxes": []}
 
 def test_output_parity_reports_abs_and_rel_per_output():
     ref = {"probs": np.array([[0.25, 0.75]]), "count": np.array([[40.0]])}
@@ -70,7 +110,7 @@ class _Counting:
 
     @staticmethod
     def decode(outputs, meta, sizes):
-        return [Prediction("counting", count=round(float(v), 1)) for v in np.ravel(outputs)]
+        return [CountingPrediction(count=round(float(v), 1)) for v in np.ravel(outputs)]
 
 
 def test_verify_fails_a_format_whose_decoded_predictions_differ():

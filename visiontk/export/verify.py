@@ -1,6 +1,7 @@
 """Verification of an export: every format against the float32 Keras model on real validation images,
-raw outputs (max absolute / relative difference per output) and decoded predictions (same classes,
-boxes within 1e-3 of the image size, same counts, same masks)."""
+raw outputs (max absolute / relative difference per output) and decoded predictions, compared by the
+task's own Prediction type (runtime/<task>.py: same classes, boxes within 1e-3 of the image size,
+same counts, same masks, ...)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,6 @@ from typing import Callable
 import numpy as np
 
 from visiontk.errors import VisionTKError
-
-BOX_TOL = 1e-3         # decoded boxes: fraction of the image size
-VALUE_TOL = 1e-3       # decoded scores, counts, embeddings, distances
-
 
 def verification_batch(run_dir: Path | None, meta: dict, n: int = 8, seed: int = 0):
     """(float32 batch at the input size, description): the first `n` images of the run's validation
@@ -65,67 +62,13 @@ def within(stats: dict, tolerance: float) -> bool:
                for s in stats.values())
 
 
-def _close(a, b, tol) -> bool:
-    if a is None or b is None:
-        return a is b
-    return bool(np.all(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)) <= tol))
-
-
-def _similar(a, b) -> bool:
-    """Equal, or numbers (also inside dicts / lists) within VALUE_TOL."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_similar(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_similar(x, y) for x, y in zip(a, b))
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        a, b = np.asarray(a), np.asarray(b)
-        return a.shape == b.shape and _close(a, b, VALUE_TOL)
-    if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
-        return abs(float(a) - float(b)) <= VALUE_TOL * max(1.0, abs(float(a)))
-    return a == b
-
-
 def prediction_mismatches(ref: list, got: list, sizes: list) -> list[str]:
-    """Readable differences between two lists of decoded Predictions ([] when they agree)."""
-    problems = []
+    """Readable differences between two lists of decoded Predictions ([] when they agree): each
+    task's Prediction type says what differs (its `mismatches`, within decode tolerance)."""
     if len(ref) != len(got):
         return [f"{len(got)} predictions instead of {len(ref)}"]
-    for i, (a, b, (h, w)) in enumerate(zip(ref, got, sizes)):
-        where = f"image {i}"
-        if a.label != b.label:
-            problems.append(f"{where}: class {b.name!r} instead of {a.name!r}")
-        if not _close(a.score, b.score, VALUE_TOL):
-            problems.append(f"{where}: score {b.score} instead of {a.score}")
-        if not _close(a.count, b.count, VALUE_TOL * max(1.0, abs(a.count or 0.0))):
-            problems.append(f"{where}: count {b.count} instead of {a.count}")
-        if len(a.boxes) != len(b.boxes):
-            problems.append(f"{where}: {len(b.boxes)} boxes instead of {len(a.boxes)}")
-        else:
-            for j, (p, q) in enumerate(zip(a.boxes, b.boxes)):
-                scale = np.array([w, h, w, h], np.float64)
-                pa = np.array([p.x1, p.y1, p.x2, p.y2]) / scale
-                qa = np.array([q.x1, q.y1, q.x2, q.y2]) / scale
-                if p.cls != q.cls or np.max(np.abs(pa - qa)) > BOX_TOL:
-                    problems.append(f"{where}: box {j} differs ({q.to_dict()} vs {p.to_dict()})")
-        if (a.mask is None) != (b.mask is None) or (a.mask is not None and (
-                a.mask.shape != b.mask.shape or np.any(a.mask != b.mask))):
-            n = "shape" if a.mask is None or b.mask is None or a.mask.shape != b.mask.shape else \
-                f"{int(np.sum(a.mask != b.mask))} pixels"
-            problems.append(f"{where}: mask differs ({n})")
-        if (a.image is None) != (b.image is None) or (a.image is not None and (
-                a.image.shape != b.image.shape or
-                np.max(np.abs(a.image.astype(np.int16) - b.image.astype(np.int16))) > 1)):
-            problems.append(f"{where}: output image differs by more than 1 grey level")
-        if not _close(a.embedding, b.embedding, VALUE_TOL):
-            problems.append(f"{where}: embedding differs by more than {VALUE_TOL}")
-        for key, value in a.extra.items():
-            other = b.extra.get(key)
-            if not _similar(value, other):
-                problems.append(f"{where}: {key} {other!r} instead of {value!r}")
-        if a.identity != b.identity or not _close(a.distance, b.distance, VALUE_TOL):
-            problems.append(f"{where}: identity {b.identity!r} ({b.distance}) instead of "
-                            f"{a.identity!r} ({a.distance})")
-    return problems
+    return [f"image {i}: {problem}" for i, (a, b, size) in enumerate(zip(ref, got, sizes))
+            for problem in a.mismatches(b, size)]
 
 
 def verify(reference: dict, runners: dict[str, Callable], batch: np.ndarray, metadata: dict,

@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import ClassVar
+
 import numpy as np
 
 from .draw import draw_top_k
-from .predictions import Prediction
+from .predictions import Prediction, close
+
+
+@dataclass
+class ClassificationPrediction(Prediction):
+    """The best class (`label` its index, `name`), its probability and the top-k, best first."""
+
+    task: ClassVar[str] = "classification"
+    label: int
+    name: str
+    score: float
+    top: list = field(default_factory=list)          # [(name, probability)], best first
+
+    def json_fields(self) -> dict:
+        return {"label": self.name, "label_id": int(self.label), "score": round(float(self.score), 6),
+                "top": [[n, round(float(p), 6)] for n, p in self.top]}
+
+    def differences(self, other, size) -> list[str]:
+        problems = []
+        if self.label != other.label:
+            problems.append(f"class {other.name!r} instead of {self.name!r}")
+        if not close(self.score, other.score):
+            problems.append(f"score {other.score} instead of {self.score}")
+        return problems
 
 
 def top_k(probs: np.ndarray, names: list, k: int) -> list:
@@ -21,7 +47,7 @@ def decode(outputs, meta: dict, sizes=None) -> list:
     for p in probs.reshape(len(probs), -1):
         top = top_k(p, names, k)
         i = int(np.argmax(p))
-        preds.append(Prediction("classification", label=i, name=top[0][0], score=float(p[i]), top=top))
+        preds.append(ClassificationPrediction(label=i, name=top[0][0], score=float(p[i]), top=top))
     return preds
 
 

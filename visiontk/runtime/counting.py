@@ -6,10 +6,29 @@ meta["decode"]: {"per_class": bool}. Outputs are (B, 1) totals or (B, K) per-cla
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
 from .draw import label
-from .predictions import Prediction
+from .predictions import VALUE_TOL, Prediction, close
+
+
+@dataclass
+class CountingPrediction(Prediction):
+    """The total count (not rounded); per class in extra["counts"] with `per_class`."""
+
+    task: ClassVar[str] = "counting"
+    count: float
+
+    def json_fields(self) -> dict:
+        return {"count": round(float(self.count), 4)}
+
+    def differences(self, other, size) -> list[str]:
+        if close(self.count, other.count, VALUE_TOL * max(1.0, abs(self.count))):
+            return []
+        return [f"count {other.count} instead of {self.count}"]
 
 
 def decode(outputs, meta: dict, sizes=None) -> list:
@@ -23,7 +42,7 @@ def decode(outputs, meta: dict, sizes=None) -> list:
         if per_class:
             extra["counts"] = {(names[i] if i < len(names) else str(i)): round(float(c), 4)
                                for i, c in enumerate(v)}
-        preds.append(Prediction("counting", count=float(v.sum()), extra=extra))
+        preds.append(CountingPrediction(count=float(v.sum()), extra=extra))
     return preds
 
 

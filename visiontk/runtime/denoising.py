@@ -6,12 +6,29 @@ meta["decode"]: {"channels": C}. Outputs are (B, H, W, C) in [0, 1] (sigmoid).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import cv2
 import numpy as np
 
 from .draw import label
 from .maps import to_original
 from .predictions import Prediction
+
+
+@dataclass
+class DenoisingPrediction(Prediction):
+    """The reconstructed image (not in the JSON); extra["output_mean"] its mean value in [0, 1]."""
+
+    task: ClassVar[str] = "denoising"
+    image: np.ndarray                                # (H, W, C) uint8, RGB or grey
+
+    def differences(self, other, size) -> list[str]:
+        a, b = self.image.astype(np.int16), other.image.astype(np.int16)
+        if a.shape != b.shape or np.max(np.abs(a - b)) > 1:
+            return ["output image differs by more than 1 grey level"]
+        return []
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -36,8 +53,8 @@ def decode(outputs, meta: dict, sizes=None) -> list:
         big = to_original(img, meta, size)
         if big.ndim == 2:
             big = big[..., None]
-        preds.append(Prediction("denoising", image=to_uint8(big),
-                                extra={"output_mean": round(float(img.mean()), 4)}))
+        preds.append(DenoisingPrediction(image=to_uint8(big),
+                                         extra={"output_mean": round(float(img.mean()), 4)}))
     return preds
 
 

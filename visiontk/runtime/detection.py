@@ -10,11 +10,32 @@ A box's score is confidence x the probability of its cell's best class.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import ClassVar
+
 import numpy as np
 
 from .boxes import nms_per_class, to_pixels
 from .draw import class_color, draw_box
-from .predictions import Box, Prediction
+from .predictions import Box, Prediction, box_differences
+
+
+@dataclass
+class DetectionPrediction(Prediction):
+    """The boxes above the score threshold after NMS, in pixels of the original image."""
+
+    task: ClassVar[str] = "detection"
+    boxes: list = field(default_factory=list)        # [Box]
+
+    @property
+    def count(self) -> int:
+        return len(self.boxes)
+
+    def json_fields(self) -> dict:
+        return {"count": float(self.count), "boxes": [b.to_dict() for b in self.boxes]}
+
+    def differences(self, other, size) -> list[str]:
+        return box_differences(self.boxes, other.boxes, size)
 
 
 def grid_boxes(outputs: np.ndarray, grid: int, boxes_per_cell: int):
@@ -79,7 +100,7 @@ def decode(outputs, meta: dict, sizes=None, *, score_threshold: float | None = N
         found = [Box(*map(float, px[j]), cls=int(classes[i, k]), score=float(scores[i, k]),
                      name=names[classes[i, k]] if classes[i, k] < len(names) else str(classes[i, k]))
                  for j, k in enumerate(keep)]
-        preds.append(Prediction("detection", boxes=found, count=float(len(found))))
+        preds.append(DetectionPrediction(boxes=found))
     return preds
 
 

@@ -7,12 +7,29 @@ probabilities (softmax). The box's score is its class probability.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import ClassVar
+
 import numpy as np
 
 from .boxes import cxcywh_to_xyxy, to_pixels
-from .classification import top_k
+from .classification import ClassificationPrediction, top_k
 from .draw import class_color, draw_box
-from .predictions import Box, Prediction
+from .predictions import Box, box_differences
+
+
+@dataclass
+class LocalizationPrediction(ClassificationPrediction):
+    """A classification with the object's box (`boxes` holds that one Box, in pixels)."""
+
+    task: ClassVar[str] = "localization"
+    boxes: list = field(default_factory=list)
+
+    def json_fields(self) -> dict:
+        return {**super().json_fields(), "boxes": [b.to_dict() for b in self.boxes]}
+
+    def differences(self, other, size) -> list[str]:
+        return super().differences(other, size) + box_differences(self.boxes, other.boxes, size)
 
 
 def decode(outputs, meta: dict, sizes=None) -> list:
@@ -40,8 +57,8 @@ def decode(outputs, meta: dict, sizes=None) -> list:
         name = names[i] if i < len(names) else str(i)
         px = to_pixels(cxcywh_to_xyxy(row[:4]), meta, size)[0]
         box = Box(*map(float, px), cls=i, score=float(probs[i]), name=name)
-        preds.append(Prediction("localization", label=i, name=name, score=float(probs[i]),
-                                top=top_k(probs, names, min(k, len(probs))), boxes=[box]))
+        preds.append(LocalizationPrediction(label=i, name=name, score=float(probs[i]),
+                                            top=top_k(probs, names, min(k, len(probs))), boxes=[box]))
     return preds
 
 

@@ -8,19 +8,47 @@ A gallery can ride along in the metadata: `with_gallery(meta, gallery, threshold
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Optional
 
 import cv2
 import numpy as np
 
 from .draw import label
 from .errors import InputError
-from .predictions import Prediction
+from .predictions import VALUE_TOL, Prediction, close
 
 UNKNOWN = "unknown"
 GALLERY_KEYS = ("names", "embeddings", "fingerprint", "probe", "distance")
 DISTANCES = ("euclidean", "squared", "cosine")
 REBUILD = "enroll the images again into a new gallery file (visiontk enroll RUN_DIR --gallery NEW.npz)"
+
+
+@dataclass
+class MetricPrediction(Prediction):
+    """The embedding; with a gallery also the identity ("unknown" past the threshold), its distance
+    and the nearest enrolled name (extra["nearest"])."""
+
+    task: ClassVar[str] = "metric"
+    embedding: np.ndarray
+    identity: Optional[str] = None
+    distance: Optional[float] = None
+
+    def json_fields(self) -> dict:
+        out = {"embedding": [round(float(v), 6) for v in np.ravel(self.embedding)]}
+        if self.identity is not None:
+            out.update(identity=self.identity, distance=round(float(self.distance), 6))
+        return out
+
+    def differences(self, other, size) -> list[str]:
+        problems = []
+        if not close(self.embedding, other.embedding):
+            problems.append(f"embedding differs by more than {VALUE_TOL}")
+        if self.identity != other.identity or not close(self.distance, other.distance):
+            problems.append(f"identity {other.identity!r} ({other.distance}) instead of "
+                            f"{self.identity!r} ({self.distance})")
+        return problems
 
 
 def embedding_output(outputs) -> np.ndarray:
@@ -33,19 +61,46 @@ def embedding_output(outputs) -> np.ndarray:
     return out.reshape(len(out), -1)
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (a zero row stays zero)."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _check_distance(distance: str) -> None:
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, got {distance!r}")
+
+
 def pair_distances(a: np.ndarray, b: np.ndarray, distance: str = "euclidean") -> np.ndarray:
-    """(len(a), len(b)) distances: euclidean, squared or cosine (1 - cos).
+    """(len(a), len(b)) distances between every row of `a` and every row of `b`: euclidean,
+    squared (euclidean squared) or cosine (1 - cos). The one numpy distance code of visiontk
+    (evaluation, search, galleries and exports use it).
 
     Example:
         >>> pair_distances(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]]))
         array([[5.]])
     """
+    _check_distance(distance)
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if distance == "cosine":
-        na = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-        nb = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-        return 1.0 - na @ nb.T
+        return 1.0 - unit_rows(a) @ unit_rows(b).T
     d2 = np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2.0 * a @ b.T, 0.0)
+    return d2 if distance == "squared" else np.sqrt(d2)
+
+
+def row_distances(a: np.ndarray, b: np.ndarray, distance: str = "euclidean") -> np.ndarray:
+    """(N,) distances between row i of `a` and row i of `b` (pairs), as `pair_distances`.
+
+    Example:
+        >>> row_distances(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[3.0, 4.0], [0.0, 2.0]]),
+        ...               "cosine").tolist()
+        [1.0, 1.0]
+    """
+    _check_distance(distance)
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if distance == "cosine":
+        return 1.0 - (unit_rows(a) * unit_rows(b)).sum(1)
+    d2 = ((a - b) ** 2).sum(1)
     return d2 if distance == "squared" else np.sqrt(d2)
 
 
@@ -147,7 +202,7 @@ def decode(outputs, meta: dict, sizes=None) -> list:
     """One Prediction per image with `embedding`; with a gallery in `meta` (see `with_gallery`)
     also `identity` ("unknown" past the threshold), `distance` and the nearest name in `extra`."""
     emb = embedding_output(outputs)
-    preds = [Prediction("metric", embedding=e) for e in emb]
+    preds = [MetricPrediction(embedding=e) for e in emb]
     gallery = meta.get("gallery")
     if gallery:
         distance = meta.get("decode", {}).get("distance", "euclidean")

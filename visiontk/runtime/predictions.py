@@ -1,11 +1,20 @@
-"""What every backend's decode returns: plain dataclasses, numpy only (no TensorFlow)."""
+"""What every backend's decode returns: one Prediction per image, numpy only (no TensorFlow).
+
+`Prediction` is the base; each task's runtime module (runtime/<task>.py) defines its own subclass
+with the fields it decodes, its JSON (`to_dict`, printed by `visiontk predict` and
+export/onnx_predict.py) and its parity comparison (`mismatches`, used by the export verification),
+so nothing here or in the verifier names a task.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, ClassVar
 
 import numpy as np
+
+BOX_TOL = 1e-3         # decoded boxes: fraction of the image size
+VALUE_TOL = 1e-3       # decoded scores, counts, embeddings, distances (relative past 1)
 
 
 @dataclass
@@ -28,40 +37,68 @@ class Box:
 
 @dataclass
 class Prediction:
-    """One image's decoded output; the fields a task does not produce stay None / empty."""
+    """One image's decoded output. Subclasses (one per task, in its runtime module) set `task` and
+    add their fields, `json_fields` (their JSON) and `differences` (their parity comparison); `extra`
+    holds further JSON values of the task (e.g. per-class counts), compared within VALUE_TOL."""
 
-    task: str
-    label: Optional[int] = None
-    name: Optional[str] = None
-    score: Optional[float] = None
-    top: list = field(default_factory=list)          # [(name, probability)], best first
-    count: Optional[float] = None
-    boxes: list = field(default_factory=list)        # [Box]
-    mask: Optional[np.ndarray] = None                # (H, W) int class map, original size
-    image: Optional[np.ndarray] = None               # (H, W, C) uint8 RGB (e.g. denoised)
-    embedding: Optional[np.ndarray] = None
-    identity: Optional[str] = None
-    distance: Optional[float] = None
-    extra: dict = field(default_factory=dict)
+    task: ClassVar[str] = ""
+    extra: dict = field(default_factory=dict, kw_only=True)
+
+    def json_fields(self) -> dict[str, Any]:
+        """The task's own JSON fields, in the order printed (arrays summarised, not dumped)."""
+        return {}
+
+    def differences(self, other: "Prediction", size: tuple[int, int]) -> list[str]:
+        """What differs in `other` (the same image decoded from another format) from this one,
+        beyond decode tolerance; `size` is the image's (h, w) in pixels."""
+        return []
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (arrays are summarised, not dumped)."""
-        out: dict[str, Any] = {"task": self.task}
-        if self.label is not None:
-            out.update(label=self.name, label_id=int(self.label), score=round(float(self.score), 6),
-                       top=[[n, round(float(p), 6)] for n, p in self.top])
-        if self.count is not None:
-            out["count"] = round(float(self.count), 4)
-        if self.boxes:
-            out["boxes"] = [b.to_dict() for b in self.boxes]
-        elif self.task in ("detection", "localization"):
-            out["boxes"] = []
-        if self.mask is not None:
-            ids, counts = np.unique(self.mask, return_counts=True)
-            out["mask_pixels"] = {int(i): int(c) for i, c in zip(ids, counts)}
-        if self.embedding is not None:
-            out["embedding"] = [round(float(v), 6) for v in np.ravel(self.embedding)]
-        if self.identity is not None:
-            out.update(identity=self.identity, distance=round(float(self.distance), 6))
-        out.update(self.extra)
-        return out
+        """JSON-ready summary: {"task": ..., the task's fields, then `extra`}."""
+        return {"task": self.task, **self.json_fields(), **self.extra}
+
+    def mismatches(self, other: "Prediction", size: tuple[int, int]) -> list[str]:
+        """Readable differences of `other` from this reference prediction ([] when they agree)."""
+        if type(other) is not type(self):
+            return [f"a {other.task or type(other).__name__} prediction instead of a {self.task} one"]
+        problems = self.differences(other, size)
+        for key, value in self.extra.items():
+            got = other.extra.get(key)
+            if not similar(value, got):
+                problems.append(f"{key} {got!r} instead of {value!r}")
+        return problems
+
+
+def close(a, b, tol: float = VALUE_TOL) -> bool:
+    """Both None, or numbers / arrays of one shape within `tol` everywhere."""
+    if a is None or b is None:
+        return a is b
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return a.shape == b.shape and bool(np.all(np.abs(a - b) <= tol))
+
+
+def similar(a, b) -> bool:
+    """Equal, or numbers (also inside dicts / lists / arrays) within VALUE_TOL (relative past 1)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(similar(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(similar(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return close(a, b)
+    if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
+        return abs(float(a) - float(b)) <= VALUE_TOL * max(1.0, abs(float(a)))
+    return a == b
+
+
+def box_differences(ref: list, got: list, size: tuple[int, int]) -> list[str]:
+    """Boxes of `got` whose class differs or whose corners moved past BOX_TOL of the image size."""
+    if len(ref) != len(got):
+        return [f"{len(got)} boxes instead of {len(ref)}"]
+    h, w = size
+    scale = np.array([w, h, w, h], np.float64)
+    problems = []
+    for j, (p, q) in enumerate(zip(ref, got)):
+        moved = np.abs(np.array([p.x1, p.y1, p.x2, p.y2]) - np.array([q.x1, q.y1, q.x2, q.y2])) / scale
+        if p.cls != q.cls or np.max(moved) > BOX_TOL:
+            problems.append(f"box {j} differs ({q.to_dict()} vs {p.to_dict()})")
+    return problems

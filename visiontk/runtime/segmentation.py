@@ -6,11 +6,32 @@ meta["decode"]: {"output": "softmax" | "sigmoid", "threshold": sigmoid cut-off}.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
 from .draw import blend_mask
 from .maps import to_input_canvas, to_original
 from .predictions import Prediction
+
+
+@dataclass
+class SegmentationPrediction(Prediction):
+    """The class map at the original size; extra["foreground_fraction"] the share of non-background."""
+
+    task: ClassVar[str] = "segmentation"
+    mask: np.ndarray                                 # (H, W) int: 0 background, i + 1 = class i
+
+    def json_fields(self) -> dict:
+        ids, counts = np.unique(self.mask, return_counts=True)
+        return {"mask_pixels": {int(i): int(c) for i, c in zip(ids, counts)}}
+
+    def differences(self, other, size) -> list[str]:
+        if self.mask.shape != other.mask.shape:
+            return ["mask differs (shape)"]
+        wrong = int(np.sum(self.mask != other.mask))
+        return [f"mask differs ({wrong} pixels)"] if wrong else []
 
 
 def label_map(probs: np.ndarray, output: str, threshold: float = 0.5) -> np.ndarray:
@@ -34,8 +55,8 @@ def decode(outputs, meta: dict, sizes=None) -> list:
         p = to_original(p, meta, size)
         mask = label_map(p, output, threshold)
         fg = mask > 0
-        preds.append(Prediction("segmentation", mask=mask,
-                                extra={"foreground_fraction": round(float(fg.mean()), 6)}))
+        preds.append(SegmentationPrediction(mask=mask, extra={"foreground_fraction":
+                                                              round(float(fg.mean()), 6)}))
     return preds
 
 

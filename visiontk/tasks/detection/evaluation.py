@@ -152,8 +152,7 @@ def draw_samples(images, preds, gts, meta, path: Path, cols: int = 4) -> Path:
     import cv2
 
     from visiontk.io import atomic_path
-    from visiontk.runtime.detection import draw
-    from visiontk.runtime.predictions import Prediction
+    from visiontk.runtime.detection import DetectionPrediction, draw
 
     threshold = meta["decode"].get("score_threshold", 0.0)
     tiles = []
@@ -164,7 +163,7 @@ def draw_samples(images, preds, gts, meta, path: Path, cols: int = 4) -> Path:
         for b in boxes:
             cv2.rectangle(frame, tuple(int(v * 2) for v in b[:2]), tuple(int(v * 2) for v in b[2:]),
                           (255, 255, 255), 1)
-        shown = Prediction("detection", boxes=[
+        shown = DetectionPrediction(boxes=[
             type(b)(b.x1 * 2, b.y1 * 2, b.x2 * 2, b.y2 * 2, b.cls, b.score, b.name)
             for b in pred.boxes if b.score >= threshold])
         tiles.append(draw(frame, shown, meta))
