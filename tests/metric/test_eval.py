@@ -10,7 +10,8 @@ import pytest
 
 from visiontk.tasks.metric.evaluation import (metric_report, roc_auc, verification_metrics,
                                         verification_pairs)
-from visiontk.tasks.metric.search import (chunk_rows, distances, knn_accuracies, knn_accuracy, nearest,
+from visiontk.runtime.metric import pair_distances as distances
+from visiontk.tasks.metric.search import (chunk_rows, knn_accuracies, knn_accuracy, nearest,
                                           retrieval_metrics)
 
 # 1-D toy set: labels A A B A B C (C alone: it cannot retrieve anything and is left out)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from visiontk.runtime.metric import row_distances
 from visiontk.tasks.metric.search import knn_accuracies, retrieval_metrics
 
 
@@ -195,7 +196,7 @@ def metric_report(emb, identities, seen_ids, *, distance: str = "euclidean", ref
         sec = {"samples": int(mask.sum()), "identities": int(len(np.unique(ids)))}
         sec.update(retrieval_metrics(e, ids, distance=distance))
         i, j, same = verification_pairs(ids, pairs, seed=seed)
-        d = _pair_distances(e, i, j, distance)
+        d = row_distances(e[i], e[j], distance)
         sec["verification"] = verification_metrics(d, same)
         if part == "seen":
             has_refs = ref_emb is not None and len(ref_emb) > 0
@@ -223,15 +224,3 @@ def metric_report(emb, identities, seen_ids, *, distance: str = "euclidean", ref
         out["pca_png"] = str(plot_embeddings(emb, identities, seen_mask,
                                              Path(out_dir) / "embeddings_pca.png", names=names))
     return out
-
-
-def _pair_distances(e, i, j, distance):
-    if not len(i):
-        return np.zeros(0)
-    a, b = e[i].astype(np.float64), e[j].astype(np.float64)
-    if distance == "cosine":
-        na = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-        nb = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-        return 1.0 - (na * nb).sum(1)
-    d2 = ((a - b) ** 2).sum(1)
-    return d2 if distance == "squared" else np.sqrt(d2)

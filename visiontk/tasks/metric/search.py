@@ -9,28 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-DISTANCES = ("euclidean", "squared", "cosine")
+from visiontk.runtime.metric import pair_distances
+
 _BLOCK_BYTES = 64 * 2**20
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def distances(queries: np.ndarray, refs: np.ndarray, distance: str = "euclidean") -> np.ndarray:
-    """(Q, N) distances: `euclidean`, `squared` (euclidean squared) or `cosine` (1 - cos).
-
-    Example:
-        >>> distances(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]]))
-        array([[5.]])
-    """
-    q, r = np.asarray(queries, np.float64), np.asarray(refs, np.float64)
-    if distance == "cosine":
-        return 1.0 - _unit(q) @ _unit(r).T
-    if distance not in DISTANCES:
-        raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, got {distance!r}")
-    d2 = np.maximum((q * q).sum(1)[:, None] + (r * r).sum(1)[None] - 2.0 * q @ r.T, 0.0)
-    return d2 if distance == "squared" else np.sqrt(d2)
 
 
 def chunk_rows(n_refs: int, max_block_bytes: int = _BLOCK_BYTES) -> int:
@@ -69,7 +50,7 @@ def nearest(queries, refs, k: int, *, distance: str = "euclidean", exclude_self:
     out_i = np.empty((len(queries), k), np.int64)
     out_d = np.empty((len(queries), k), np.float64)
     for start in range(0, len(queries), chunk):
-        block = distances(queries[start:start + chunk], refs, distance)
+        block = pair_distances(queries[start:start + chunk], refs, distance)
         rows = np.arange(len(block))
         if exclude_self:
             block[rows, offset + start + rows] = np.inf
