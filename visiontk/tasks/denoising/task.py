@@ -142,12 +142,6 @@ class Denoising(Task):
                 raise DataError(f"{where}: float pixel values span [{lo:g}, {hi:g}]; float images must "
                                 f"be in [0, 1] (or give uint8 0-255)")
 
-    def encoder(self, model):
-        """The embedding model (image -> bottleneck code) cut out of a trained denoiser."""
-        from visiontk.architectures.autoencoder import encoder_model
-
-        return encoder_model(model)
-
     # ---- inference side -----------------------------------------------------------------------
     def meta(self):
         c = self.cfg
