@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from visiontk.errors import ModelError, RecipeError, SourceError
+from visiontk.errors import ExportError, ModelError, RecipeError, SourceError
 from visiontk.registry import Registry
 
 ARCHITECTURES = Registry("architecture", ModelError)
@@ -13,8 +13,10 @@ TASKS = Registry("task", RecipeError)
 SOURCES = Registry("data source", SourceError)
 OPTIMIZERS = Registry("optimizer", RecipeError)
 SCHEDULES = Registry("schedule", RecipeError)
+EXPORT_FORMATS = Registry("export format", ExportError)     # visiontk/export/formats/
 
-_PACKAGES = ("visiontk.architectures", "visiontk.tasks", "visiontk.data.sources", "visiontk.train.optim")
+_PACKAGES = ("visiontk.architectures", "visiontk.tasks", "visiontk.data.sources", "visiontk.train.optim",
+             "visiontk.export.formats")
 _done = False
 
 

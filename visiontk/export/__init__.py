@@ -1,8 +1,10 @@
 """`visiontk export`: a run's model as SavedModel, ONNX and TFLite, verified before it is kept.
 
-Everything is written into a temporary folder beside the target, checked against the Keras model
-(parity.json), and only then renamed onto `export/<name>/`; an export that does not verify is left
-under `<name>.failed/` for inspection and the command fails (exit 2). See docs/export.md.
+The formats are a registry (visiontk/export/formats/, one module each): this module writes and checks
+whichever are asked for and names none of them. Everything is written into a temporary folder beside
+the target, checked against the Keras model (parity.json), and only then renamed onto
+`export/<name>/`; an export that does not verify is left under `<name>.failed/` for inspection and
+the command fails (exit 2). See docs/export.md.
 
 Example:
     >>> from visiontk.export import export_run
@@ -21,9 +23,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from visiontk.errors import ExportError
-
-FORMATS = ("saved_model", "onnx", "tflite")
-DEFAULT_TOLERANCE = 1e-4
+from visiontk.export.formats import DEFAULT_TOLERANCE, ExportFormat, resolve_options
+from visiontk.export.formats import parse_formats as _parse_formats
 
 
 @dataclass
@@ -35,16 +36,9 @@ class ExportResult:
 
 
 def parse_formats(formats: str | Iterable[str]) -> list[str]:
-    """'all', 'onnx,tflite' or an iterable of names -> the formats in canonical order."""
-    items = [formats] if isinstance(formats, str) else list(formats)
-    names = {p.strip().lower() for item in items for p in str(item).split(",") if p.strip()}
-    if not names or "all" in names:
-        return list(FORMATS)
-    unknown = sorted(names - set(FORMATS))
-    if unknown:
-        raise ExportError(f"unknown export format(s) {', '.join(unknown)}; choose from "
-                          f"{', '.join(FORMATS)} or all")
-    return [f for f in FORMATS if f in names]
+    """'all', 'onnx,tflite' or an iterable of names -> the format names in canonical order (each
+    registered, with the packages it needs installed)."""
+    return [fmt.name for fmt in _parse_formats(formats)]
 
 
 EXPORT = "a visiontk export"
@@ -82,29 +76,30 @@ def _check_target(out: Path, force: bool) -> None:
                           f"another --out folder")
 
 
-def export_run(run_dir, formats="all", opset: int = 17, out=None, force: bool = False,
+def export_run(run_dir, formats="all", *, out=None, force: bool = False,
                tolerance: float = DEFAULT_TOLERANCE, images: int = 8, encoder: bool = False,
-               echo: Callable[[str], None] = print) -> ExportResult:
+               echo: Callable[[str], None] = print, **options) -> ExportResult:
     """Export a finished run (runs/NAME) to `out` (default export/NAME) and verify every format.
 
     Args:
         run_dir: a run directory left by `visiontk train`.
-        formats: "all", a comma-separated string or a list of saved_model / onnx / tflite.
-        opset: ONNX opset (13..18).
+        formats: "all", a comma-separated string or a list of format names
+            (visiontk.export.formats.names(): onnx, saved_model, tflite).
         out: target folder; refused when it exists, unless `force`.
         tolerance: max |difference| to Keras allowed per output (relative above magnitude 1).
         images: how many validation images the verification runs.
         encoder: export only the encoder of an autoencoder run, as an embedding model (default
             folder export/NAME_encoder; see visiontk.export.encoder).
+        **options: the formats' settings, e.g. opset=17 (ONNX opset, 13..18); unset ones take the
+            format's default.
 
     Example:
         >>> export_run("runs/detect", formats="onnx", out="export/detect_onnx")  # doctest: +SKIP
     """
-    from visiontk.export.onnx import check_opset
     from visiontk.run import RunDir
 
     fmts = parse_formats(formats)
-    check_opset(opset)
+    resolve_options(options)
     if not tolerance > 0:
         raise ExportError(f"--tolerance must be > 0, got {tolerance}")
     target = _out_path(out) if out is not None else None
@@ -125,21 +120,21 @@ def export_run(run_dir, formats="all", opset: int = 17, out=None, force: bool = 
 
         model, meta = encoder_and_meta(model, meta)
     batch, described = verification_batch(run.path, meta, n=images)
-    return export_model(model, meta, target, formats=fmts, opset=opset, force=force,
-                        tolerance=tolerance, batch=batch, inputs=described,
-                        source_run=str(run.path), echo=echo)
+    return export_model(model, meta, target, formats=fmts, force=force, tolerance=tolerance,
+                        batch=batch, inputs=described, source_run=str(run.path), echo=echo,
+                        **options)
 
 
-def export_model(model, meta: dict, out, *, formats=FORMATS, opset: int = 17, force: bool = False,
+def export_model(model, meta: dict, out, *, formats="all", force: bool = False,
                  tolerance: float = DEFAULT_TOLERANCE, batch=None, inputs: str | None = None,
-                 source_run: str | None = None, echo: Callable[[str], None] = print) -> ExportResult:
+                 source_run: str | None = None, echo: Callable[[str], None] = print,
+                 **options) -> ExportResult:
     """Export an in-memory Keras model with its meta (meta.json content); see export_run.
 
     Example:
-        >>> export_model(model, meta, "export/probe", formats=["onnx"])  # doctest: +SKIP
+        >>> export_model(model, meta, "export/probe", formats=["onnx"], opset=17)  # doctest: +SKIP
     """
-    from visiontk.export.metadata import FILES, build_metadata, copy_runtime
-    from visiontk.export.onnx import check_opset
+    from visiontk.export.metadata import build_metadata, copy_runtime
     from visiontk.export.serving import make_serving
     from visiontk.export.verify import failure_summary, verification_batch, verify
     from visiontk.progress import stages
@@ -147,8 +142,8 @@ def export_model(model, meta: dict, out, *, formats=FORMATS, opset: int = 17, fo
     from visiontk.catalog import TASKS, populate
 
     out = _out_path(out)
-    fmts = parse_formats(formats)
-    check_opset(opset)
+    fmts = _parse_formats(formats)
+    options = resolve_options(options)
     _check_target(out, force)
     populate()
     task = TASKS.get(meta["task"])
@@ -165,8 +160,8 @@ def export_model(model, meta: dict, out, *, formats=FORMATS, opset: int = 17, fo
         with stages("exporting", _step_count(fmts)) as begin:
             serving = make_serving(model)
             reference = _keras_reference(serving, batch)
-            runners = _write_formats(serving, tmp, fmts, opset, seconds, begin)
-            metadata = build_metadata(meta, serving, fmts, opset=opset, source_run=source_run)
+            runners = _write_formats(serving, tmp, fmts, options, seconds, begin)
+            metadata = build_metadata(meta, serving, fmts, options, source_run=source_run)
             write_json(tmp / "metadata.json", metadata)
             copy_runtime(tmp)
             if source_run and (Path(source_run) / "metrics.json").is_file():   # measured thresholds
@@ -189,9 +184,9 @@ def export_model(model, meta: dict, out, *, formats=FORMATS, opset: int = 17, fo
 
         remove_replaceable(out, what=EXPORT, is_ours=is_export, error=ExportError)
     os.replace(tmp, out)
-    worst = ", ".join(f"{f} {parity['formats'][f]['max_abs']:.1e}" for f in fmts)
+    worst = ", ".join(f"{f.name} {parity['formats'][f.name]['max_abs']:.1e}" for f in fmts)
     echo(f"visiontk: exported {source_run or 'model'} -> {out}: "
-         + ", ".join(f"{FILES[f]} ({seconds[f]:.1f} s)" for f in fmts)
+         + ", ".join(f"{f.files} ({seconds[f.name]:.1f} s)" for f in fmts)
          + f"; max |diff| vs Keras on {len(batch)} images: {worst}; decoded predictions identical")
     return ExportResult(out, parity, metadata, seconds)
 
@@ -257,53 +252,60 @@ def _keras_reference(serving, batch) -> dict:
             for n, v in zip(serving.names, flat)}
 
 
-def _step_count(fmts: list) -> int:
-    """The progress steps of an export: each format written (TFLite goes through a SavedModel even
-    when that is not kept), then the verification."""
-    return len(fmts) + ("tflite" in fmts and "saved_model" not in fmts) + 1
+def _write_order(fmts: list[ExportFormat]) -> list[ExportFormat]:
+    """`fmts` and the formats they are converted from (`via`, transitively), each after its source."""
+    from visiontk.export.formats import get
+
+    order: list[ExportFormat] = []
+
+    def add(fmt: ExportFormat) -> None:
+        if fmt.via:
+            add(get(fmt.via))
+        if fmt not in order:
+            order.append(fmt)
+
+    for fmt in fmts:
+        add(fmt)
+    return order
 
 
-def _write_formats(serving, folder: Path, fmts: list, opset: int, seconds: dict,
+def _step_count(fmts: list[ExportFormat]) -> int:
+    """The progress steps of an export: each format written (TFLite's SavedModel too when it is not
+    kept), then the verification."""
+    return len(_write_order(fmts)) + 1
+
+
+def _write_formats(serving, folder: Path, fmts: list[ExportFormat], options: dict, seconds: dict,
                    begin: Callable[[str], None] = lambda name: None) -> dict:
-    """Write each format into `folder`; returns {format: fn(batch) -> {name: array}} read back from
-    the files just written. `begin(name)` is told each step (progress display)."""
-    from visiontk.export.metadata import FILES
-    from visiontk.export.onnx import load_onnx, write_onnx
-    from visiontk.export.saved_model import load_saved_model, write_saved_model
-    from visiontk.export.tflite import load_tflite, write_tflite
+    """Write each format into `folder` (a format's `via` first); returns {format name: fn(batch) ->
+    {name: array}} read back from the files just written. `begin(line)` is told each step
+    (progress display). A `via` format that was not asked for is removed once all are written."""
+    runners, scratch = {}, []
+    try:
+        for fmt in _write_order(fmts):
+            if fmt in fmts:
+                _write_one(fmt, serving, folder, options, seconds, begin)
+                runners[fmt.name] = fmt.load(folder)
+            else:
+                users = ", ".join(f.title for f in fmts if f.via == fmt.name)
+                _write_one(fmt, serving, folder, options, seconds, begin, f" (for {users})")
+                scratch.append(folder / fmt.files)
+    finally:
+        for path in scratch:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return {f.name: runners[f.name] for f in fmts}
 
-    runners = {}
-    sm_dir = folder / FILES["saved_model"]
-    if "saved_model" in fmts or "tflite" in fmts:
-        t0 = time.perf_counter()
-        begin("writing SavedModel" + ("" if "saved_model" in fmts else " (for TFLite)"))
-        if "saved_model" not in fmts:
-            sm_dir = folder / "_saved_model_for_tflite"       # removed once converted
-        try:
-            write_saved_model(serving, sm_dir)
-        except ExportError:
-            raise
-        except Exception as exc:
-            raise ExportError(f"SavedModel export failed: {type(exc).__name__}: "
-                              f"{str(exc).strip().splitlines()[0][:240] if str(exc).strip() else ''}") \
-                from None
-        seconds["saved_model"] = round(time.perf_counter() - t0, 2)
-        if "saved_model" in fmts:
-            runners["saved_model"] = load_saved_model(sm_dir)
-    if "onnx" in fmts:
-        t0 = time.perf_counter()
-        begin(f"writing ONNX (opset {opset})")
-        write_onnx(serving, folder / FILES["onnx"], opset)
-        seconds["onnx"] = round(time.perf_counter() - t0, 2)
-        runners["onnx"] = load_onnx(folder / FILES["onnx"])
-    if "tflite" in fmts:
-        t0 = time.perf_counter()
-        begin("writing TFLite")
-        try:
-            write_tflite(sm_dir, folder / FILES["tflite"])
-        finally:
-            if "saved_model" not in fmts:
-                shutil.rmtree(sm_dir, ignore_errors=True)
-        seconds["tflite"] = round(time.perf_counter() - t0, 2)
-        runners["tflite"] = load_tflite(folder / FILES["tflite"])
-    return {f: runners[f] for f in fmts}
+
+def _write_one(fmt: ExportFormat, serving, folder: Path, options: dict, seconds: dict,
+               begin: Callable[[str], None], note: str = "") -> None:
+    """Write one format (timed into `seconds`); an unexpected converter error becomes one line."""
+    t0 = time.perf_counter()
+    begin(fmt.step(options) + note)
+    try:
+        fmt.write(serving, folder, options)
+    except ExportError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:240] if str(exc).strip() else ""
+        raise ExportError(f"{fmt.title} export failed: {type(exc).__name__}: {first}") from None
+    seconds[fmt.name] = round(time.perf_counter() - t0, 2)

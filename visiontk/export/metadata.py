@@ -9,7 +9,6 @@ import shutil
 import time
 from pathlib import Path
 
-FILES = {"saved_model": "saved_model", "onnx": "model.onnx", "tflite": "model.tflite"}
 RUNTIME_DIR = "runtime"
 
 
@@ -32,32 +31,37 @@ def versions() -> dict:
     import keras
     import tensorflow as tf
 
+    from visiontk.export.formats import get, names
     from visiontk.version import __version__
 
     out = {"visiontk": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
-    for pkg in ("tf2onnx", "onnx", "onnxruntime"):
+    for pkg in dict.fromkeys(p for n in names() for p in get(n).needs):   # every format's packages
         try:
-            out[pkg] = version(pkg)
+            out.setdefault(pkg, version(pkg))
         except PackageNotFoundError:
             pass
     return out
 
 
-def build_metadata(run_meta: dict, serving, formats: list, *, opset: int | None,
+def build_metadata(run_meta: dict, serving, formats: list, options: dict, *,
                    source_run: str | None) -> dict:
     """metadata.json: a superset of the run's meta.json (so every backend reads either).
 
+    Args:
+        formats: the ExportFormats written (their `files`, and their `metadata(options)` keys).
+        options: every format option's value (visiontk.export.formats.resolve_options).
+
     Example:
-        >>> build_metadata(meta, serving, ["onnx"], opset=17, source_run="runs/x")["files"]  # doctest: +SKIP
+        >>> build_metadata(meta, serving, [get("onnx")], {"opset": 17}, source_run="runs/x")["files"]  # doctest: +SKIP
         {'onnx': 'model.onnx'}
     """
     meta = dict(run_meta)
     meta["input"] = {**run_meta["input"], "name": "image", "dtype": "float32", "batch": "dynamic",
                      "layout": "NHWC"}
     meta["outputs"] = serving.outputs_meta
-    meta["files"] = {f: FILES[f] for f in formats}
-    if "onnx" in formats:
-        meta["onnx_opset"] = opset
+    meta["files"] = {f.name: f.files for f in formats}
+    for fmt in formats:
+        meta.update(fmt.metadata(options))
     meta["runtime"] = RUNTIME_DIR
     meta["source_run"] = source_run
     meta["weights_sha256"] = weights_sha256(serving.model)

@@ -1,6 +1,6 @@
 """The one function every format is written from: `image` (dynamic batch, float32) -> named outputs.
 
-All three writers (SavedModel, ONNX, TFLite) start from the same tf.function, so the formats cannot
+Every format's writer (visiontk/export/formats/) starts from the same tf.function, so the formats cannot
 disagree on input name, output names or training flags: `model(image, training=False)` (dropout and
 noise layers off), float32 throughout (a mixed-precision model is rebuilt in float32 first).
 """
@@ -29,13 +29,6 @@ class Serving:
     @property
     def outputs_meta(self) -> dict:
         return {"structure": self.structure, "names": list(self.names)}
-
-    def keras_outputs(self, batch) -> dict:
-        """{name: numpy array} of the Keras model itself (the parity reference)."""
-        import numpy as np
-
-        out = self.fn(batch)
-        return {k: np.asarray(v) for k, v in out.items()}
 
 
 def _float32_config(obj):

@@ -1,8 +1,9 @@
 """Inference backends: callables batch (N, H, W, C float32) -> raw outputs (numpy), in the structure
 the Keras model returns (one array, a list or a dict), so every task's decode works on each.
 
-`keras` reads a run's model.keras; `saved_model`, `onnx` and `tflite` read an export folder
-(`visiontk export`) and restructure its named outputs from metadata.json.
+`keras` reads a run's model.keras; every export format (visiontk/export/formats/: `saved_model`,
+`onnx`, `tflite`) reads an export folder (`visiontk export`) with the format's own loader and
+restructures its named outputs from metadata.json.
 """
 
 from __future__ import annotations
@@ -43,38 +44,34 @@ def _structured(run: Callable, meta: dict, path: Path) -> Callable:
     return predict
 
 
-def _load(kind: str, loader: Callable, path: Path) -> Callable:
-    try:
-        return loader(path)
-    except Exception as exc:
-        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        raise ModelError(f"cannot load the {kind} model {path}: the file is truncated, damaged or "
-                         f"not a valid {kind} model file ({type(exc).__name__}: {detail}); "
-                         f"re-export the run with `visiontk export RUN_DIR --force`") from None
+def _export_backend(fmt) -> Callable:
+    """The backend of an export format: its loader, outputs restructured from metadata.json."""
+
+    def backend(folder: Path, meta: dict) -> Callable:
+        path = Path(folder) / fmt.files
+        try:
+            run = fmt.load(folder)
+        except Exception as exc:
+            detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            raise ModelError(f"cannot load the {fmt.title} model {path}: the file is truncated, "
+                             f"damaged or not a valid {fmt.title} model file ({type(exc).__name__}: "
+                             f"{detail}); re-export the run with `visiontk export RUN_DIR --force`") \
+                from None
+        return _structured(run, meta, path)
+
+    return backend
 
 
-@BACKENDS.register("saved_model", files=("saved_model/saved_model.pb", "metadata.json"))
-def saved_model_backend(folder: Path, meta: dict) -> Callable:
-    from visiontk.export.saved_model import load_saved_model
+def _register_export_formats() -> None:
+    """Every export format is a backend too (visiontk/export/formats/: no TensorFlow imported)."""
+    from visiontk.export import formats
 
-    path = Path(folder) / "saved_model"
-    return _structured(_load("SavedModel", load_saved_model, path), meta, path)
-
-
-@BACKENDS.register("onnx", files=("model.onnx", "metadata.json"))
-def onnx_backend(folder: Path, meta: dict) -> Callable:
-    from visiontk.export.onnx import load_onnx
-
-    path = Path(folder) / "model.onnx"
-    return _structured(_load("ONNX", load_onnx, path), meta, path)
+    for name in formats.names():
+        fmt = formats.get(name)
+        BACKENDS.add(name, _export_backend(fmt), files=(fmt.marker or fmt.files, "metadata.json"))
 
 
-@BACKENDS.register("tflite", files=("model.tflite", "metadata.json"))
-def tflite_backend(folder: Path, meta: dict) -> Callable:
-    from visiontk.export.tflite import load_tflite
-
-    path = Path(folder) / "model.tflite"
-    return _structured(_load("TFLite", load_tflite, path), meta, path)
+_register_export_formats()
 
 
 def available(folder: Path) -> list[str]:
