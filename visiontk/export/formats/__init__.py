@@ -22,7 +22,6 @@ import importlib.util
 import pkgutil
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable
 
 from visiontk.catalog import EXPORT_FORMATS
@@ -102,9 +101,6 @@ class ExportFormat:
     via: str | None = None
     marker: str | None = None
     metadata: Callable[[dict], dict] = _no_metadata
-
-    def present(self, folder: Path) -> bool:
-        return (Path(folder) / (self.marker or self.files)).exists()
 
     def step(self, options: dict) -> str:
         """The progress line of writing it: 'writing ONNX (opset 17)'."""
