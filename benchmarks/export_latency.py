@@ -35,8 +35,8 @@ def main() -> None:
     import numpy as np
     import tensorflow as tf
 
-    from visiontk.export.onnx import load_onnx
-    from visiontk.export.tflite import load_tflite
+    from visiontk.export.formats.onnx import load_onnx
+    from visiontk.export.formats.tflite import load_tflite
 
     model, meta, what = model_and_meta(args.run_dir, args.recipe)
     out = export_untrained(model, meta)

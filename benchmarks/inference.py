@@ -49,9 +49,9 @@ def backends(model, out: Path, batch: int) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from visiontk.export.onnx import load_onnx
-    from visiontk.export.saved_model import load_saved_model
-    from visiontk.export.tflite import load_tflite
+    from visiontk.export.formats.onnx import load_onnx
+    from visiontk.export.formats.saved_model import load_saved_model
+    from visiontk.export.formats.tflite import load_tflite
 
     graph = tf.function(lambda t: model(t, training=False))
     fns = {"keras model(x)": lambda x: model(x, training=False),

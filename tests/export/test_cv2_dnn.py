@@ -14,7 +14,7 @@ DNN_HEADS = [h for h in ("classification", "segmentation") if h in HEADS]
 
 @pytest.mark.parametrize("head", DNN_HEADS)
 def test_opencv_dnn_agrees_with_onnxruntime(head, tmp_path_factory):
-    from visiontk.export.onnx import load_onnx
+    from visiontk.export.formats.onnx import load_onnx
     from visiontk.export.verify import verification_batch
 
     out, result = exported(head, tmp_path_factory)

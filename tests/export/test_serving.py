@@ -50,7 +50,7 @@ def test_mixed_precision_model_is_exported_in_float32(tmp_path):
 
 @pytest.mark.parametrize("layout", ["tensor", "list", "dict"])
 def test_output_structure_survives_onnx(layout, tmp_path):
-    from visiontk.export.onnx import load_onnx, write_onnx
+    from visiontk.export.formats.onnx import load_onnx, write_onnx
     from visiontk.export.serving import make_serving
     from visiontk.runtime.outputs import restructure
 
@@ -86,7 +86,7 @@ def test_constants_captured_by_value_are_embedded_in_onnx(tmp_path):
     tensors, which tf2onnx leaves as unfed graph inputs; the export makes them initializers."""
     import keras
 
-    from visiontk.export.onnx import load_onnx, write_onnx
+    from visiontk.export.formats.onnx import load_onnx, write_onnx
     from visiontk.export.serving import make_serving
 
     inputs = keras.Input((8, 8, 3), name="image")
