@@ -22,6 +22,14 @@ class Cluster:
 
     _has_chief: bool = False
 
+    @property
+    def pipeline(self) -> int:
+        """This process's input pipeline among the job's (tf.distribute's input_pipeline_id): the
+        chief 0, then the workers in order."""
+        if self.task_type == "chief":
+            return 0
+        return self.index + (1 if self._has_chief else 0)
+
 
 def cluster_from_env(environ=None) -> Cluster:
     environ = os.environ if environ is None else environ

@@ -127,9 +127,9 @@ def fit_and_finish(p: Session, run, *, verbose: int, echo):
     r = p.recipe
     multi_worker = p.multi_worker
     # the task builds its training batches (default: data.pipeline.build_dataset; metric learning:
-    # P x K batches or generated pairs, on its training identities only)
-    train_ds, n_train = (None, len(p.train_data)) if multi_worker else \
-        p.task.training_dataset(p.train_data)
+    # P x K batches or generated pairs, on its training identities only); under multi_worker each
+    # worker builds its part in train.distributed, this one only counts the epoch's images
+    train_ds, n_train = p.task.training_dataset(p.train_data)
     steps = r.train.steps_per_epoch or max(1, n_train // r.train.batch_size)
     compile_model(p, steps)
     val_batches = (build_dataset(p.val_data, p.task, r, training=False, encode=False)
@@ -164,9 +164,15 @@ def fit_and_finish(p: Session, run, *, verbose: int, echo):
     if not writer:
         echo(f"visiontk: worker {p.cluster.index} finished; weights fingerprint "
              f"{weights_fingerprint(p.model)}")
-        return TrainResult(run.path, {}, initial_epoch)
-    return finish(p, run, cbs, fit_seconds=fit_seconds, steps=steps, initial_epoch=initial_epoch,
-                  echo=echo, multi_worker=multi_worker)
+        result = TrainResult(run.path, {}, initial_epoch)
+    else:
+        result = finish(p, run, cbs, fit_seconds=fit_seconds, steps=steps,
+                        initial_epoch=initial_epoch, echo=echo, multi_worker=multi_worker)
+    if multi_worker:
+        from visiontk.train.distributed import finish_together
+
+        finish_together(p)            # no worker leaves before the chief has written the run
+    return result
 
 
 def final_model(p, run):

@@ -177,18 +177,24 @@ class Metric(Task):
         return table
 
     def training_dataset(self, data, context: InputContext = InputContext()):
+        """Batches of the training identities only (held-out ones never): P x K per replica for
+        the batch losses, generated pairs / triplets for the Siamese models, plain batches for
+        softmax / centre loss. Under `context`, every shard draws the same global schedule from
+        the seed and keeps its part (data.sampling)."""
         from visiontk.data import sampling
 
         data = self.train_split(data)
         self._train_data = data
         cfg, recipe = self.cfg, self.recipe
+        where = {"batch_size": context.per_replica_batch, "shard": context.shard}
         if cfg.loss in BATCH_LOSSES:
-            ds = sampling.pk_dataset(data, self, recipe, images_per_identity=cfg.images_per_identity)
+            ds = sampling.pk_dataset(data, self, recipe, images_per_identity=cfg.images_per_identity,
+                                     **where)
         elif cfg.loss == "contrastive":
             ds = sampling.pair_dataset(data, recipe, positive_fraction=cfg.positive_fraction,
-                                       geometry=self.geometry)
+                                       geometry=self.geometry, **where)
         elif cfg.loss == "triplet":
-            ds = sampling.triplet_dataset(data, recipe, geometry=self.geometry)
+            ds = sampling.triplet_dataset(data, recipe, geometry=self.geometry, **where)
         else:
             ids = np.asarray(data.annotations["identity"])
             table = self.label_table()
@@ -199,7 +205,7 @@ class Metric(Task):
                                 f"model.head.train_identities to the identities to train on")
             from visiontk.data.pipeline import build_dataset
 
-            ds = build_dataset(data, self, recipe, training=True)
+            ds = build_dataset(data, self, recipe, training=True, **where)
         return ds, len(data)
 
     def validation_dataset(self, data, context: InputContext = InputContext()):
