@@ -173,3 +173,19 @@ def test_sigterm_unwinds_a_worker_and_removes_its_folder(tiny_recipe, monkeypatc
     assert exc.value.code == 143
     assert seen["dir"].name.startswith("visiontk-worker1-") and not seen["dir"].exists()
     assert "error: train: stopped by SIGTERM" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cluster,task", [
+    ({"worker": ["h:1", "h:2"]}, {"type": "worker", "index": 1}),
+    ({"chief": ["h:0"], "worker": ["h:1", "h:2"]}, {"type": "chief", "index": 0}),
+    ({"chief": ["h:0"], "worker": ["h:1", "h:2"]}, {"type": "worker", "index": 1})])
+def test_each_process_knows_its_input_pipeline_as_tensorflow_does(cluster, task):
+    """Cluster.pipeline (the validation shard a worker reads) is tf.distribute's input_pipeline_id."""
+    import json
+
+    from tensorflow.python.distribute import multi_worker_util
+
+    from visiontk.train.cluster import cluster_from_env
+
+    mine = cluster_from_env({"TF_CONFIG": json.dumps({"cluster": cluster, "task": task})})
+    assert mine.pipeline == multi_worker_util.id_in_cluster(cluster, task["type"], task["index"])
