@@ -17,7 +17,8 @@ Validation: every worker runs its own shard of `task.validation_dataset` (every 
 the workers, the last batch partial) on its own, with no collective per batch (shards may differ by
 a batch: a per-step collective would wait for a batch that never comes); then one all-reduce sums
 the metrics' states (totals and counts) across workers, so the figures are the single-device ones on
-the same weights.
+the same weights (the tasks' losses are per-image means and their metrics sums of counts or
+confusion matrices: summing the states is exact up to float rounding, whatever the batches).
 
 Identical weights on every worker: the gradients are all-reduced, so the trainable weights are;
 the state a layer updates from its own replica's batch (batch normalisation's moving statistics,
@@ -227,6 +228,14 @@ def finish_together(p) -> None:
     worker that exits first makes the chief's coordination service report it as crashed
     ("BaseCollectiveExecutor::StartAbort UNAVAILABLE ... The tasks have crashed") on a run that
     succeeded."""
-    from tensorflow.python.eager import context
+    from tensorflow.python.eager import context   # the coordination service's barrier (no public API)
 
-    context.context().wait_at_barrier("visiontk_finished", BARRIER_TIMEOUT_MS)
+    from visiontk.errors import RunError
+
+    try:
+        context.context().wait_at_barrier("visiontk_finished", BARRIER_TIMEOUT_MS)
+    except tf.errors.OpError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(f"multi-worker: this worker is done, but another one stopped before the end "
+                       f"of the job ({first}); look at the other workers' output (the chief writes "
+                       f"the run)") from None
