@@ -274,3 +274,21 @@ def test_sharded_metric_samplers_split_the_global_schedule(loss, tiny_recipe):
             assert not HELDOUT & set(batch.tolist())
         else:                                 # pair labels (same / other): the global plan, split
             assert np.array_equal(np.concatenate(halves), batch)
+
+
+def test_a_replica_batch_of_partial_identities_is_refused(tiny_recipe):
+    """Global batch 24 = 6 identities x 4: 12 per replica over 2 workers is 3 x 4, 6 over 4 workers
+    would split an identity: refused (each replica's batch must hold whole identities)."""
+    from visiontk.data.base import make_source
+    from visiontk.errors import RecipeError
+    from visiontk.tasks.base import InputContext, make_task
+
+    recipe = tiny_recipe(deep_update(all_recipes()["metric"], {"train": {"batch_size": 24},
+                                                               "data": {"params": {"colors": 4}}}))
+    source = make_source(recipe)
+    task = make_task(recipe, source)
+    data = source.load("train")
+    task.training_dataset(data, InputContext(2, 1, 12))
+    with pytest.raises(RecipeError, match=r"batches of 6 images, not a multiple of "
+                                          r"model.head.images_per_identity \(4\)"):
+        task.training_dataset(data, InputContext(4, 1, 6))
