@@ -140,7 +140,8 @@ class Task:
         raise NotImplementedError
 
     def training_dataset(self, data, context: InputContext = InputContext()):
-        """(batched encoded dataset for fit, images per epoch of this shard). Default: the shuffled,
+        """(batched encoded dataset for fit, images per epoch of all shards together: the trainer
+        divides it by the global batch for the steps of an epoch). Default: the shuffled,
         augmented pipeline of `data.pipeline.build_dataset`; a task may build its own batches (e.g.
         P x K identities for metric learning). Under `context`, every shard reads the same shuffle
         and keeps its part, so one step's batches of all shards are one global batch."""
