@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from visiontk.recipe.fields import (Fraction, NonNegFloat, NonNegInt, OpenFraction, PositiveFloat,
                                     PositiveInt, Strict, between)
@@ -89,6 +89,10 @@ class Finetune(Strict):
     backbone_lr_multiplier: Annotated[float, between(0.0, 1.0, lo_open=True)] = 1.0
 
 
+def _auto_if_null(v):
+    return "auto" if v is None else v
+
+
 class TrainCfg(Strict):
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 32                             # global batch, split across replicas
@@ -100,7 +104,10 @@ class TrainCfg(Strict):
     finetune: Optional[Finetune] = None
     steps_per_epoch: Optional[PositiveInt] = None
     validation_steps: Optional[PositiveInt] = None
-    mixed_precision: Optional[Literal["mixed_float16", "mixed_bfloat16"]] = None
+    # auto: mixed_bfloat16 on CPUs with AMX / AVX512-BF16, mixed_float16 on GPUs of compute
+    # capability >= 7.0, float32 elsewhere (visiontk/train/precision.py); null (old recipes) = auto
+    mixed_precision: Annotated[Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"],
+                               BeforeValidator(_auto_if_null)] = "auto"
     jit_compile: bool = False
     steps_per_execution: PositiveInt = 1
     deterministic: bool = False

@@ -27,6 +27,7 @@ def dry_run(recipe, echo: Callable[[str], None] = print, *, force: bool = False)
         echo(f"# {place.note.removeprefix('visiontk: ')}")
     echo(f"# strategy: {p.strategy_name} ({p.strategy.num_replicas_in_sync} replica(s); global batch "
          f"{recipe.train.batch_size})")
+    echo(f"# precision: {p.precision.why}")
     if p.multi_worker:
         from visiontk.train.distributed import check_jit_compile
 
@@ -97,8 +98,9 @@ def _train(recipe, *, force: bool, echo: Callable[[str], None]) -> TrainResult:
     p.fresh = mode != "resume"
     p.train_data = p.source.load("train")
     p.val_data = p.source.load("val") if "val" in p.source.splits() else None
-    echo(f"visiontk: {recipe.name}: {p.strategy_name}, {len(p.train_data)} training images, "
-         f"{len(p.val_data) if p.val_data is not None else 0} validation images -> {run.path}")
+    echo(f"visiontk: {recipe.name}: {p.strategy_name}, {p.precision.why}, {len(p.train_data)} "
+         f"training images, {len(p.val_data) if p.val_data is not None else 0} validation images -> "
+         f"{run.path}")
     if not p.writer:
         # only the chief writes the run; this worker keeps its files in a folder removed at the end
         import shutil
@@ -113,7 +115,8 @@ def _train(recipe, *, force: bool, echo: Callable[[str], None]) -> TrainResult:
                                     "epoch"):
         if mode == "restart":
             run.reset()
-        run.write_meta(make_meta(recipe, p.task, p.task.info.class_names))   # first: marks the run
+        meta = {**make_meta(recipe, p.task, p.task.info.class_names), "precision": p.precision.as_meta()}
+        run.write_meta(meta)                  # first: marks the run
         run.write_recipe(recipe_yaml)
         if p.finetune is not None:
             p.finetune.start(run, echo)       # init_report.json + summary lines

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from visiontk.run import RunDir
 from visiontk.tasks.base import make_task
 from visiontk.train.cluster import Cluster
+from visiontk.train.precision import Precision, choose
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Session:
     source: Any
     strategy: Any
     strategy_name: str
+    precision: Optional[Precision] = None        # the dtype policy the model is built in, and why
     cluster: Optional[Cluster] = None            # set under multi_worker (this process's place)
     model: Any = None
     finetune: Any = None                         # a train.finetune.Finetuner (init_from / freeze)
@@ -50,8 +52,10 @@ class TrainResult:
     resumed_from_epoch: int = 0
 
 
-def setup_process(recipe) -> None:
-    """Seeds, determinism and precision policy (before any model is built)."""
+def setup_process(recipe, strategy=None) -> Precision:
+    """Seeds, determinism and the precision policy (before any model is built); returns the policy
+    `train.mixed_precision` resolved to, with why (`auto` looks at the devices `strategy` trains
+    on)."""
     import keras
     import tensorflow as tf
 
@@ -61,7 +65,23 @@ def setup_process(recipe) -> None:
     keras.utils.set_random_seed(recipe.seed)
     if recipe.train.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy(recipe.train.mixed_precision or "float32")
+    tpu = isinstance(strategy, tf.distribute.TPUStrategy)
+    precision = choose(recipe.train.mixed_precision, tpu=tpu,
+                       gpus=() if tpu else _training_gpus(recipe.distribute))
+    keras.mixed_precision.set_global_policy(precision.policy)
+    return precision
+
+
+def _training_gpus(distribute) -> list:
+    """Compute capabilities (major, minor) of the GPUs this process trains on: every visible one, or
+    those among `distribute.devices` when devices are named (none: the CPU trains)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if distribute.devices:
+        named = {d.upper().rsplit("GPU:", 1)[1] for d in distribute.devices if "GPU:" in d.upper()}
+        gpus = [g for g in gpus if g.name.rsplit(":", 1)[1] in named]
+    return [tf.config.experimental.get_device_details(g).get("compute_capability") for g in gpus]
 
 
 def prepare(recipe, *, build: bool = True) -> Session:
@@ -74,11 +94,11 @@ def prepare(recipe, *, build: bool = True) -> Session:
 
     # the strategy first: MultiWorkerMirroredStrategy must configure collectives before any TF op
     strategy, strategy_name = make_strategy(recipe.distribute)
-    setup_process(recipe)
+    precision = setup_process(recipe, strategy)
     source = make_source(recipe)
     task = make_task(recipe, source)
     check_augment(recipe.data.augment, task)
-    s = Session(recipe, task, source, strategy, strategy_name,
+    s = Session(recipe, task, source, strategy, strategy_name, precision=precision,
                 cluster=cluster_from_env() if is_multi_worker(strategy) else None)
     if build:
         from visiontk.train.model import build_model
