@@ -59,6 +59,8 @@ def build_metadata(run_meta: dict, serving, formats: list, options: dict, *,
     meta["input"] = {**run_meta["input"], "name": "image", "dtype": "float32", "batch": "dynamic",
                      "layout": "NHWC"}
     meta["outputs"] = serving.outputs_meta
+    if "precision" in meta:         # the training policy; every export computes in float32
+        meta["precision"] = {**meta["precision"], "export": "float32"}
     meta["files"] = {f.name: f.files for f in formats}
     for fmt in formats:
         meta.update(fmt.metadata(options))

@@ -182,7 +182,7 @@ def final_model(p, run):
     if best.is_file():
         p.model.load_weights(str(best))
     model = p.model
-    if p.recipe.train.mixed_precision:
+    if p.precision.mixed:
         from visiontk.train.model import build_model
 
         keras.mixed_precision.set_global_policy("float32")

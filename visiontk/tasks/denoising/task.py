@@ -14,7 +14,6 @@ The autoencoders' encoder exports on its own as an embedding model: `visiontk ex
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from visiontk.data.noise import add_noise, describe, noise_kinds

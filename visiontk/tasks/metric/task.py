@@ -13,7 +13,6 @@ on some identities; evaluation scores the seen and the held-out ones apart.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from visiontk.errors import DataError
@@ -236,7 +235,6 @@ class Metric(Task):
                 "loss": self.cfg.loss, "threshold": self.cfg.threshold,
                 "threshold_from": "recipe" if self.cfg.threshold is not None else None,
                 "train_identities": seen, "heldout_identities": self.cfg.heldout_identities}
-
 
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         """Retrieval, k-NN and verification figures; the verification threshold measured here is
