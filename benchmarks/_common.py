@@ -164,20 +164,25 @@ def median(values) -> float:
     return statistics.median(values)
 
 
-def matmul_gflops(n: int = 2048, reps: int = 5) -> list:
-    """GFLOP/s of `reps` fp32 n x n tf.linalg.matmul calls (2 n^3 FLOPs each), one value per call."""
+def matmul_gflops(n: int = 2048, reps: int = 5, dtype: str = "float32") -> list:
+    """GFLOP/s of `reps` n x n tf.linalg.matmul calls in `dtype` (2 n^3 FLOPs each), one value per
+    call. bfloat16 runs on oneDNN's AMX / AVX512-BF16 kernels where the CPU has them, emulated
+    (slower than float32) where it has not."""
     import tensorflow as tf
 
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
-    mm = tf.function(lambda x, y: tf.reduce_sum(tf.linalg.matmul(x, y)))   # sum: forces the product
-    mm(a, b).numpy()
+    a = tf.cast(tf.random.normal((n, n)), dtype)
+    b = tf.cast(tf.random.normal((n, n)), dtype)
+    mm = tf.function(lambda x, y: tf.reduce_sum(tf.cast(tf.linalg.matmul(x, y), tf.float32)))
+    mm(a, b).numpy()                                        # the sum forces the whole product
     out = []
     for _ in range(reps):
         t0 = time.perf_counter()
         mm(a, b).numpy()
         out.append(2 * n ** 3 / (time.perf_counter() - t0) / 1e9)
     return out
+
+
+MATMUL_DTYPES = ("float32", "bfloat16")     # what training can use on a CPU (float16 is GPU-only)
 
 
 # ---- reporting ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ model on the same in-memory data, runs alternating in one process (median of the
     .venv/bin/python benchmarks/train_overhead.py                      # resnet18 narrow + lenet5
     .venv/bin/python benchmarks/train_overhead.py --models lenet --pairs 5 --epochs 4
     .venv/bin/python benchmarks/train_overhead.py --quick              # the `make bench` subset
+    .venv/bin/python benchmarks/train_overhead.py --precision float32,auto   # both policies, side by side
 
 visiontk side: the real trainer through the Python API (`visiontk.train(recipe)`), writing its run
 directory (checkpoints, backup, history.csv + curves.png, TensorBoard) in a temporary folder.
@@ -15,6 +16,10 @@ validation split; what a user writes by hand. Augmentation is off on both sides 
 Steady state, one rule for both: wall time from the start of epoch 2 to the end of training
 (every callback, validation and checkpoint included), divided by the images of epochs 2..N; epoch 1
 (tracing, graph building, cache filling) is left out. Ratio = visiontk / plain (goal >= 1.0).
+
+`--precision float32,auto` runs every pair under each `train.mixed_precision` value (both sides under
+the same policy, the plain side with the policy the trainer chose) and prints the speed of each value
+against the first one's (auto picks mixed_bfloat16 on CPUs with AMX / AVX512-BF16, float32 elsewhere).
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ def clock():
 
 def make_recipe(name: str, args, extra=()):
     base, overrides = MODELS[name]
+    extra = [*extra, f"train.mixed_precision={args.current_precision}"] if args.current_precision \
+        else list(extra)
     n = args.images if args.images else (2048 if name == "resnet18" else 8192)
     ov = [o.format(n=n, v=max(64, n // 8)) for o in overrides]
     return recipe_of(base, [*ov, f"train.epochs={args.epochs}", "data.augment={}",   # no augmentation
@@ -153,6 +160,46 @@ def run_plain(name: str, args) -> dict:
     return c.result((len(x) // bs) * bs)
 
 
+def compare(name: str, label: str, args, keras, out: dict) -> list:
+    """Alternating (visiontk, plain) pairs of one model under one setting: a table row; the figures
+    go to out[label]."""
+    res: dict = {"visiontk": [], "plain": []}
+    for i in range(args.pairs):           # alternate; swap who goes first every other pair
+        order = ("visiontk", "plain") if i % 2 == 0 else ("plain", "visiontk")
+        for side in order:
+            keras.backend.clear_session()
+            res[side].append((run_visiontk if side == "visiontk" else run_plain)(name, args))
+            print(f"  {label} pair {i + 1} {side}: {res[side][-1]['images_per_s']:.1f} img/s",
+                  file=sys.stderr, flush=True)
+    v = [r["images_per_s"] for r in res["visiontk"]]
+    p = [r["images_per_s"] for r in res["plain"]]
+    ratios = [a / b for a, b in zip(v, p)]
+    sv = [r["steps_images_per_s"] for r in res["visiontk"]]
+    sp = [r["steps_images_per_s"] for r in res["plain"]]
+    cpu = [b["cpu_ms_per_image"] / a["cpu_ms_per_image"]
+           for a, b in zip(res["visiontk"], res["plain"])]
+    out[label] = {"visiontk_images_per_s": round(median(v), 1),
+                  "plain_images_per_s": round(median(p), 1),
+                  "ratio": round(median(ratios), 3), "ratios": [round(r, 3) for r in ratios],
+                  "steps_only_ratio": round(median([a / b for a, b in zip(sv, sp)]), 3),
+                  "cpu_ratio": round(median(cpu), 3)}
+    return [label, summary(v), summary(p), summary(ratios, digits=3),
+            summary([a / b for a, b in zip(sv, sp)], digits=3), summary(cpu, digits=3),
+            f"{median([r['epoch1_s'] for r in res['visiontk']]):.1f} / "
+            f"{median([r['epoch1_s'] for r in res['plain']]):.1f}"]
+
+
+def precision_rows(out: dict, models: list, precisions: list) -> list:
+    """visiontk img/s of each precision against the first one's, per model."""
+    rows = []
+    for name in models:
+        base = out[f"{name} {precisions[0]}"]["visiontk_images_per_s"]
+        for precision in precisions[1:]:
+            mine = out[f"{name} {precision}"]["visiontk_images_per_s"]
+            rows.append([name, f"{precision} / {precisions[0]}", f"{mine / base:.2f}x"])
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -164,6 +211,9 @@ def main() -> None:
                     help="training images per epoch (default 2048 resnet18, 8192 lenet)")
     ap.add_argument("--set", action="append", default=[], help="extra recipe override (repeatable)")
     ap.add_argument("--quick", action="store_true", help="lenet only, 3 pairs of 3 short epochs")
+    ap.add_argument("--precision", default="",
+                    help="comma list of train.mixed_precision values to compare (e.g. float32,auto); "
+                         "default: the recipes' own")
     args = ap.parse_args()
     if args.quick:
         args.models, args.images = "lenet", args.images or 4096
@@ -175,32 +225,15 @@ def main() -> None:
 
     warnings.filterwarnings("ignore", message=".*shuffle=True.*")   # plain fit's default, harmless
     rows, out = [], {}
+    precisions = [p for p in args.precision.split(",") if p] or [None]
     for name in args.models.split(","):
-        data_of(name, args)
-        res: dict = {"visiontk": [], "plain": []}
-        for i in range(args.pairs):           # alternate; swap who goes first every other pair
-            order = ("visiontk", "plain") if i % 2 == 0 else ("plain", "visiontk")
-            for side in order:
-                keras.backend.clear_session()
-                res[side].append((run_visiontk if side == "visiontk" else run_plain)(name, args))
-                print(f"  {name} pair {i + 1} {side}: {res[side][-1]['images_per_s']:.1f} img/s",
-                      file=sys.stderr, flush=True)
-        v = [r["images_per_s"] for r in res["visiontk"]]
-        p = [r["images_per_s"] for r in res["plain"]]
-        ratios = [a / b for a, b in zip(v, p)]
-        sv = [r["steps_images_per_s"] for r in res["visiontk"]]
-        sp = [r["steps_images_per_s"] for r in res["plain"]]
-        cpu = [b["cpu_ms_per_image"] / a["cpu_ms_per_image"]
-               for a, b in zip(res["visiontk"], res["plain"])]
-        rows.append([name, summary(v), summary(p), summary(ratios, digits=3),
-                     summary([a / b for a, b in zip(sv, sp)], digits=3), summary(cpu, digits=3),
-                     f"{median([r['epoch1_s'] for r in res['visiontk']]):.1f} / "
-                     f"{median([r['epoch1_s'] for r in res['plain']]):.1f}"])
-        out[name] = {"visiontk_images_per_s": round(median(v), 1),
-                     "plain_images_per_s": round(median(p), 1),
-                     "ratio": round(median(ratios), 3), "ratios": [round(r, 3) for r in ratios],
-                     "steps_only_ratio": round(median([a / b for a, b in zip(sv, sp)]), 3),
-                     "cpu_ratio": round(median(cpu), 3)}
+        for precision in precisions:
+            args.current_precision = precision
+            label = f"{name} {precision}" if precision else name
+            _DATA.pop(name, None)
+            data_of(name, args)
+            rows.append(compare(name, label, args, keras, out))
+    n = args.images or "default"
     n = args.images or "default"
     print(machine_line())
     print(f"train_overhead: {args.pairs} alternating pairs, {args.epochs} epochs each "
@@ -210,6 +243,9 @@ def main() -> None:
     print("steps-only: the training steps of an epoch alone (no validation, no epoch-end callbacks);"
           "\nCPU ratio: plain / visiontk process CPU seconds per image over the same epochs (less "
           "sensitive to other processes' load than wall time; > 1: visiontk does less work)")
+    if len(precisions) > 1:
+        print(table(["model", "policies", "visiontk speed"],
+                    precision_rows(out, args.models.split(","), precisions)))
     print(json.dumps({"train_overhead": out}))
 
 
