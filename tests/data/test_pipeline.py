@@ -32,6 +32,9 @@ class _Task:
     def encode(self, image, ann):
         return image, ann
 
+    def annotation_keys(self):
+        return set(self.needs) | set(self.geometry)
+
 
 class _BatchTask(_Task):
     encodes_batches = True                 # augmentation runs on whole batches
@@ -107,6 +110,9 @@ class _IdTask:
 
     def encode(self, image, ann):
         return image, ann
+
+    def annotation_keys(self):
+        return set(self.needs) | set(self.geometry)
 
 
 def test_file_lists_are_sharded_by_file_and_each_worker_reads_only_its_files(tiny_recipe, tmp_path):

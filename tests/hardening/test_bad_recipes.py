@@ -90,7 +90,8 @@ CASES = [
     override("override-python-tag", "model.head=!!python/object/new:os.system [ls]",
              ["model.head", "!!python/object/new:os.system", "not allowed"]),
     BadInput("tag-with-bad-value", recipe(append="name: !!float abc\n"), CHECK,
-             ["name", "'abc' is not a valid !!float", "{recipe} line 26"]),
+             ["name", "'abc' is not a valid !!float",
+              f"{{recipe}} line {len(tiny_yaml().splitlines()) + 1}"]),   # the appended line
     # output, name, init_from (points 1, 10)
     *both("blank-output", recipe({"output": "  "}), ["output", "is empty", "line"]),
     override("override-empty-output", "output=", ["output", "is empty"], TRAIN),
