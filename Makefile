@@ -6,8 +6,9 @@ TF      ?= cpu
 RECIPE  ?= recipes/detect.yaml
 JOBS    ?= 2
 STAMP   := $(VENV)/.installed-$(TF)
+DOCS_STAMP := $(VENV)/.docs-installed
 
-.PHONY: setup train test bench clean
+.PHONY: setup train test bench docs docs-build clean
 
 setup: $(STAMP)
 
@@ -31,5 +32,19 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/quick.py
 
+# The documentation site (mkdocs.yml): `make docs` serves it on http://127.0.0.1:8000 and reloads on
+# edits; `make docs-build` builds site/ as CI does (--strict: a broken link or reference fails).
+docs docs-build: export NO_MKDOCS_2_WARNING := 1
+
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs serve
+
+docs-build: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $@
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site

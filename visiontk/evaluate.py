@@ -55,7 +55,7 @@ def evaluate(run_dir: str | Path, split: str = "val", overrides: Iterable[str] =
              write: bool = True) -> dict:
     """Evaluate a finished run on one split; merges the result into metrics.json. Without overrides
     it is the run's own figure for `split`; with overrides (other data, e.g. --data) it is stored
-    under metrics.json["other_data"][other_data_label(split, overrides)], with the overrides, and
+    under `metrics.json["other_data"][other_data_label(split, overrides)]`, with the overrides, and
     the run's own validation / test figures stay as they are.
 
     Args:

@@ -47,6 +47,17 @@ class Session:
 
 @dataclass
 class TrainResult:
+    """What `visiontk.train` returns.
+
+    Attributes:
+        run_dir: the run folder the model went to (runs/NAME, or runs/NAME-2 when a finished run
+            was kept there).
+        metrics: what the run wrote to metrics.json: {"val": ..., "test": ...} (the model kept,
+            on each split the data has) and "train" (epochs, best epoch, throughput); empty on a
+            multi-worker job's non-chief worker, which writes nothing.
+        resumed_from_epoch: the epoch an interrupted run resumed from (0: trained from the start).
+    """
+
     run_dir: Path
     metrics: dict
     resumed_from_epoch: int = 0
