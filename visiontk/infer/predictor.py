@@ -243,7 +243,6 @@ def predict_files(path, images, *, backend="auto", out_dir=None, batch_size=16) 
     Example:
         >>> predict_files("runs/detect", ["street.jpg", "clip.mp4"], out_dir="out")  # doctest: +SKIP
     """
-
     from visiontk.runtime.preprocess import read_image
     from visiontk.progress import progress
     from visiontk.io import atomic_path, write_json
