@@ -28,18 +28,23 @@ bounded() { local limit=$1; shift; timeout --kill-after=10 "$limit" "$@" || {
   local rc=$?; [[ $rc -eq 124 || $rc -eq 137 ]] && fail "timed out after $limit s: $*"; exit "$rc"; }; }
 venv() { bounded 120 "$PY" -m venv "$1"; }
 
-step "build tools"
-venv "$TMP/tools"
-bounded 300 "$TMP/tools/bin/python" -m pip install --quiet build twine
+# build and twine: from the checkout's .venv (the dev extra) when it has them, else a throwaway venv.
+TOOLS="$REPO/.venv/bin/python"
+if ! "$TOOLS" -c "import build, twine" 2>/dev/null; then
+  step "build tools (a throwaway venv)"
+  venv "$TMP/tools"
+  bounded 300 "$TMP/tools/bin/python" -m pip install --quiet build twine
+  TOOLS="$TMP/tools/bin/python"
+fi
 
 step "python -m build (sdist, then the wheel from it)"
-bounded 600 "$TMP/tools/bin/python" -m build --outdir "$TMP/dist" "$REPO" >"$TMP/build.log" 2>&1 ||
+bounded 600 "$TOOLS" -m build --outdir "$TMP/dist" "$REPO" >"$TMP/build.log" 2>&1 ||
   { tail -30 "$TMP/build.log"; fail "python -m build"; }
 shopt -s nullglob
 sdists=("$TMP"/dist/visiontk-*.tar.gz); wheels=("$TMP"/dist/visiontk-*-py3-none-any.whl)
 [[ ${#sdists[@]} -eq 1 && ${#wheels[@]} -eq 1 ]] || fail "expected one sdist and one pure wheel in $TMP/dist: $(ls "$TMP/dist")"
 WHEEL=${wheels[0]}
-bounded 120 "$TMP/tools/bin/twine" check --strict "${sdists[0]}" "$WHEEL"
+bounded 120 "$TOOLS" -m twine check --strict "${sdists[0]}" "$WHEEL"
 
 step "install $(basename "$WHEEL") into a fresh venv"
 venv "$TMP/venv"
