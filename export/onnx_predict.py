@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """Run a visiontk export with numpy + onnxruntime + OpenCV only (no TensorFlow, no visiontk).
 
-    python export/onnx_predict.py export/classify scene.png other.png --out preds/
-    python export/onnx_predict.py export/detect street.mp4 --save street_pred.mp4
-    python export/onnx_predict.py export/segment 0 --show            # camera 0, q or Esc quits
+    python export/classify/onnx_predict.py scene.png other.png --out preds/
+    python export/detect/onnx_predict.py street.mp4 --save street_pred.mp4
+    python export/segment/onnx_predict.py 0 --show                   # camera 0, q or Esc quits
+    python export/onnx_predict.py export/classify scene.png          # this file, given EXPORT_DIR
 
-Reads EXPORT_DIR/metadata.json (input size, colour order, resize mode, class names, decode settings)
-and decodes and draws with the copy of visiontk's runtime that `visiontk export` puts in
-EXPORT_DIR/runtime/, so predictions equal `visiontk predict EXPORT_DIR --backend onnx`. That folder is
-Python code this script imports: run only exports you trust. Prints one JSON line per image ("image")
-and per frame of a video or camera ("video", "frame"). Exit code 0 on success; 2 on bad input, with
-one line `error: ...` on stderr. Requirements: pip install numpy onnxruntime opencv-python-headless
-(opencv-python for --show).
+`visiontk export` puts a copy of this script into each export folder: run there, it needs no
+EXPORT_DIR (the folder it sits in), from any working directory. Reads EXPORT_DIR/metadata.json (input
+size, colour order, resize mode, class names, decode settings) and decodes and draws with the copy of
+visiontk's runtime that `visiontk export` puts in EXPORT_DIR/runtime/, so predictions equal `visiontk
+predict EXPORT_DIR --backend onnx`. That folder is Python code this script imports: run only exports
+you trust. Prints one JSON line per image ("image") and per frame of a video or camera ("video",
+"frame"). Exit code 0 on success; 2 on bad input, with one line `error: ...` on stderr. Requirements:
+pip install numpy onnxruntime opencv-python-headless (opencv-python for --show).
 """
 
 from __future__ import annotations
@@ -282,11 +284,14 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def parse(argv):
+    here = Path(__file__).resolve().parent
     parser = OneLineParser(prog="onnx_predict.py", description=__doc__.split("\n\n")[0],
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("export_dir", type=Path, help="a folder written by `visiontk export`")
-    parser.add_argument("inputs", nargs="+",
-                        help="image files or folders, a video file, a stream URL or a camera index")
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           usage="%(prog)s [EXPORT_DIR] INPUT [INPUT ...] [options]")
+    parser.add_argument("inputs", nargs="+", metavar="[EXPORT_DIR] INPUT",
+                        help="a folder written by `visiontk export` (default: the one this script "
+                             "is in), then image files or folders, a video file, a stream URL or a "
+                             "camera index")
     parser.add_argument("--out", help="folder for annotated images (*_pred.png)")
     parser.add_argument("--save", help="video file for the annotated frames of a video or camera")
     parser.add_argument("--show", action="store_true", help="show a window (needs opencv-python)")
@@ -297,7 +302,20 @@ def parse(argv):
     for name in ("max_frames", "threads"):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must be 0 or more")
+    args.export_dir, args.inputs = split_export_dir(args.inputs, here)
+    if not args.inputs:
+        parser.error(f"no input after the export folder {args.export_dir}: give images, folders, a "
+                     f"video, a URL or a camera index")
     return args
+
+
+def split_export_dir(items: list, here: Path) -> tuple[Path, list]:
+    """(export folder, inputs): the first item when it is an export folder (it holds metadata.json)
+    or this script is not in one; else the folder this script is in (the copy in an export)."""
+    first = Path(items[0])
+    if (first / "metadata.json").is_file() or not (here / "metadata.json").is_file():
+        return first, items[1:]
+    return here, items
 
 
 def run(args) -> None:

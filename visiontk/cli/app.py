@@ -15,18 +15,21 @@ import click
 from visiontk.errors import VisionTKError
 from visiontk.io import write_problem
 from visiontk.runtime.errors import InputError
+from visiontk.version import __version__
 
 STATE = {"debug": False}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-@click.version_option(package_name="visiontk", prog_name="visiontk")
+@click.version_option(__version__, prog_name="visiontk")   # visiontk/version.py: no install needed
 def cli(debug: bool) -> None:
     """visiontk: classic CNNs, task heads, YAML recipes, verified exports and OpenCV demos.
 
     \b
     Examples:
+      visiontk recipes list
+      visiontk train detect
       visiontk train recipes/detect.yaml
       visiontk train recipes/classify.yaml train.epochs=3 --dry-run
       visiontk evaluate runs/classify --split val

@@ -7,10 +7,11 @@ import sys
 import click
 
 from visiontk.cli.app import cli
+from visiontk.cli.recipes import RECIPE
 
 
 @cli.command("launch")
-@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.argument("recipe", type=RECIPE)
 @click.argument("overrides", nargs=-1)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes to start on this machine.")
@@ -18,7 +19,8 @@ from visiontk.cli.app import cli
                                             "there (never a folder visiontk did not write).")
 @click.option("--timeout", type=float, default=None, help="Stop all workers after this many seconds.")
 def launch_cmd(recipe, overrides, workers, force, timeout):
-    """Train RECIPE with N local workers (MultiWorkerMirroredStrategy on 127.0.0.1).
+    """Train RECIPE (a file or a shipped recipe's name) with N local workers
+    (MultiWorkerMirroredStrategy on 127.0.0.1).
 
     Logs are prefixed with the worker; if one worker dies (or the launcher gets Ctrl-C or SIGTERM) the
     others are stopped; rerunning the same command resumes from the last saved epoch. A finished run

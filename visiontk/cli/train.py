@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from visiontk.cli.app import cli
+from visiontk.cli.recipes import RECIPE
 
 
 @cli.command("train")
-@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.argument("recipe", type=RECIPE)
 @click.argument("overrides", nargs=-1)
 @click.option("--dry-run", is_flag=True, help="Print the resolved recipe, strategy and model summary; "
                                               "train nothing, write nothing.")
@@ -17,7 +18,8 @@ from visiontk.cli.app import cli
                                             "it a finished run is kept and the new one goes to the "
                                             "next free numbered folder.")
 def train_cmd(recipe, overrides, dry_run, force):
-    """Train RECIPE (a YAML file); OVERRIDES are key.sub=value pairs.
+    """Train RECIPE (a YAML file, or the name of a shipped recipe: visiontk recipes list); OVERRIDES
+    are key.sub=value pairs.
 
     Each override sets one field of the recipe, and its value is YAML, read as in the recipe:
     numbers, true/false, null (no value: model.init_from=null), lists [a, b], mappings {k: v},
@@ -30,6 +32,7 @@ def train_cmd(recipe, overrides, dry_run, force):
 
     \b
     Examples:
+      visiontk train detect
       visiontk train recipes/detect.yaml
       visiontk train recipes/classify.yaml train.epochs=3 train.optimizer.learning_rate=0.01
       visiontk train recipes/classify.yaml "model.backbone={name: lenet5, weights: none}"
@@ -54,12 +57,13 @@ def recipe_group():
 
 
 @recipe_group.command("check")
-@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.argument("recipe", type=RECIPE)
 @click.argument("overrides", nargs=-1)
 @click.option("--print", "show", is_flag=True, help="Print the resolved recipe.")
 def recipe_check(recipe, overrides, show):
-    """Validate RECIPE, with OVERRIDES (key.sub=value, YAML values as for `train`), without starting
-    TensorFlow; a model.init_from that does not exist is refused too.
+    """Validate RECIPE (a file or a shipped recipe's name), with OVERRIDES (key.sub=value, YAML
+    values as for `train`), without starting TensorFlow; a model.init_from that does not exist is
+    refused too.
 
     \b
     Example:

@@ -134,7 +134,7 @@ def export_model(model, meta: dict, out, *, formats="all", force: bool = False,
     Example:
         >>> export_model(model, meta, "export/probe", formats=["onnx"], opset=17)  # doctest: +SKIP
     """
-    from visiontk.export.metadata import build_metadata, copy_runtime
+    from visiontk.export.metadata import build_metadata, copy_runner, copy_runtime
     from visiontk.export.serving import make_serving
     from visiontk.export.verify import failure_summary, verification_batch, verify
     from visiontk.progress import stages
@@ -164,6 +164,7 @@ def export_model(model, meta: dict, out, *, formats="all", force: bool = False,
             metadata = build_metadata(meta, serving, fmts, options, source_run=source_run)
             write_json(tmp / "metadata.json", metadata)
             copy_runtime(tmp)
+            copy_runner(tmp)
             if source_run and (Path(source_run) / "metrics.json").is_file():   # measured thresholds
                 shutil.copy2(Path(source_run) / "metrics.json", tmp / "metrics.json")
             t0 = time.perf_counter()

@@ -1,6 +1,7 @@
 """metadata.json of an export: the run's meta.json (task, input, preprocessing, class names, decode
-settings) plus the output layout, the files, versions and a hash of the weights; and the copy of
-visiontk/runtime/ that lets export/onnx_predict.py decode without visiontk or TensorFlow."""
+settings) plus the output layout, the files, versions and a hash of the weights; and the copies that
+make an export folder run on its own: visiontk/runtime/ (decode and draw without visiontk or
+TensorFlow) and the runner export/onnx_predict.py (`python EXPORT/onnx_predict.py image.png`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 RUNTIME_DIR = "runtime"
+RUNNER = "onnx_predict.py"
 
 
 def weights_sha256(model) -> str:
@@ -81,4 +83,13 @@ def copy_runtime(dest: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for f in sorted(src.glob("*.py")):
         shutil.copy2(f, target / f.name)
+    return target
+
+
+def copy_runner(dest: Path) -> Path:
+    """Copy the TensorFlow-free runner (export/onnx_predict.py, shipped in the package) into dest/."""
+    from visiontk.shipped import runner_path
+
+    target = Path(dest) / RUNNER
+    shutil.copy2(runner_path(), target)
     return target
