@@ -106,7 +106,8 @@ def load(path, backend="auto"):
 
 
 def predict(path, images, *, backend="auto", out_dir=None):
-    """Predictions (dicts) for image files; annotated copies in `out_dir` when given."""
+    """Predictions (dicts) for image files; annotated copies in `out_dir` when given (what
+    `visiontk predict` does; `load(path).predict(...)` gives typed predictions, takes arrays too)."""
     from visiontk.infer.predictor import predict_files
 
     return predict_files(path, images, backend=backend, out_dir=out_dir)

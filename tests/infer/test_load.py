@@ -61,7 +61,7 @@ def images(ws):
     return [ws / "images" / "cat.png", ws / "images" / "dog.png"]
 
 
-# ---- the five path kinds (and the export's saved_model/ folder) ------------------------------------
+# ---- the five path kinds (and the export's saved_model/ folder) ---------------------------------
 
 def test_load_a_run_folder(ws, run_predictor):
     from visiontk.runtime.classification import ClassificationPrediction
@@ -130,7 +130,7 @@ def close_to_keras(ws, predictor) -> bool:
     return all(not r.mismatches(g, f.shape[:2]) for r, g, f in zip(reference, got, frames))
 
 
-# ---- the API against the CLI, and without TensorFlow ------------------------------------------------
+# ---- the API against the CLI, and without TensorFlow --------------------------------------------
 
 @pytest.mark.parametrize("kind", ["runs", "export"])
 def test_a_prediction_from_the_api_equals_the_clis_json(ws, kind, capsys):
@@ -165,7 +165,7 @@ def test_loading_onnx_does_not_import_tensorflow(ws):
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
-# ---- predict's inputs ------------------------------------------------------------------------------
+# ---- predict's inputs ---------------------------------------------------------------------------
 
 def test_predict_takes_paths_arrays_and_lists_and_always_returns_a_list(ws, onnx_predictor):
     cat, dog = images(ws)
@@ -179,7 +179,8 @@ def test_predict_takes_paths_arrays_and_lists_and_always_returns_a_list(ws, onnx
     assert onnx_predictor.predict([]) == []
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     as_bgr = dicts(onnx_predictor.predict(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)))
-    assert dicts(onnx_predictor.predict(grey)) == dicts(onnx_predictor.predict(grey[..., None])) == as_bgr
+    assert dicts(onnx_predictor.predict(grey)) == as_bgr
+    assert dicts(onnx_predictor.predict(grey[..., None])) == as_bgr
     bgra = cv2.cvtColor(frame, cv2.COLOR_BGR2BGRA)
     assert dicts(onnx_predictor.predict(bgra)) == expected[:1]
 
@@ -200,7 +201,7 @@ def test_predict_refuses_what_is_not_an_image_in_one_line(ws, onnx_predictor, ba
     assert needle in str(exc.value) and "\n" not in str(exc.value)
 
 
-# ---- stream and draw -------------------------------------------------------------------------------
+# ---- stream and draw ----------------------------------------------------------------------------
 
 def test_stream_over_a_video_and_a_folder(ws, onnx_predictor):
     from visiontk import StreamResult
@@ -223,6 +224,8 @@ def test_stream_errors(ws, onnx_predictor, tmp_path):
 
     with pytest.raises(DataError, match="no such file, folder or camera index"):
         next(onnx_predictor.stream(tmp_path / "nothing.mp4"))
+    with pytest.raises(DataError, match="cannot open camera 99"):
+        next(onnx_predictor.stream(99))
     shutil.copy2(ws / "images" / "cat.png", tmp_path / "a.png")
     (tmp_path / "b.png").write_text("not an image")
     seen = []
@@ -237,11 +240,12 @@ def test_draw_returns_an_annotated_image_of_the_inputs_shape(ws, onnx_predictor)
     [pred] = onnx_predictor.predict(frame)
     drawn = onnx_predictor.draw(frame, pred)
     assert drawn.shape == frame.shape and drawn.dtype == np.uint8
-    assert not np.array_equal(drawn, frame) and np.array_equal(frame, cv2.imread(str(ws / "images" / "cat.png")))
+    assert not np.array_equal(drawn, frame)                           # something is drawn ...
+    assert np.array_equal(frame, cv2.imread(str(ws / "images" / "cat.png")))  # ... on a copy
     assert np.array_equal(onnx_predictor.draw(ws / "images" / "cat.png", pred), drawn)
 
 
-# ---- errors: one line each, saying what to do -------------------------------------------------------
+# ---- errors: one line each, saying what to do ---------------------------------------------------
 
 def _bare_folder(tmp_path, *files):
     folder = tmp_path / "bare"
@@ -288,7 +292,7 @@ def test_load_errors_are_one_line_visiontk_errors(ws, tmp_path):
         assert all(n in msg for n in needles), (args, msg)
 
 
-# ---- the docstring examples run ---------------------------------------------------------------------
+# ---- the docstring examples run -----------------------------------------------------------------
 
 def test_the_docstring_examples_of_load_and_predictor_run(ws, monkeypatch):
     import visiontk

@@ -68,10 +68,10 @@ def resolve(path, backend: str = "auto") -> Target:
                          f"model runs on backend '{kind}'); pass backend='auto' or '{kind}'")
     needs = [f for f in _files(kind)[1:] if not (home / f).exists()]
     if needs:
-        raise ModelError(f"{p} is a {kind} model: it needs the {', '.join(needs)} of its export beside "
-                         f"it in {home} (output names and layout; {meta_file.name} is not enough); "
-                         f"export the run with `visiontk export RUN_DIR` and load export/NAME/"
-                         f"{_files(kind)[0]}")
+        raise ModelError(f"{p} is a {kind} model: it needs the {', '.join(needs)} of its export "
+                         f"beside it in {home} (output names and layout; {meta_file.name} is not "
+                         f"enough); export the run with `visiontk export RUN_DIR` and load "
+                         f"export/NAME/{_files(kind)[0]}")
     own = p.name in (_marker(kind).name, _marker(kind).parts[0])
     return Target(home, meta_file, kind, None if own else p)
 
@@ -90,7 +90,8 @@ def open_model(target: Target, meta: dict) -> Callable:
 
 
 def _keras_file(path: Path) -> Callable:
-    """A .keras file of any name (a copy beside the run's model.keras): the keras backend's callable."""
+    """A .keras file of any name (a copy beside the run's model.keras), run as the keras backend
+    runs model.keras."""
     from visiontk.model_files import keras_predict_fn, load_keras_model
 
     model = load_keras_model(path)
@@ -161,5 +162,6 @@ def _kinds() -> str:
     """'.keras, .onnx, .tflite or saved_model/': what a model file may be, from the backends."""
     from visiontk.infer.backends import BACKENDS
 
-    kinds = [m.suffix if len(m.parts) == 1 else f"{m.parts[0]}/" for m in map(_marker, BACKENDS.names())]
+    markers = [_marker(name) for name in BACKENDS.names()]
+    kinds = [m.suffix if len(m.parts) == 1 else f"{m.parts[0]}/" for m in markers]
     return ", ".join(kinds[:-1]) + f" or {kinds[-1]}" if len(kinds) > 1 else "".join(kinds)

@@ -56,6 +56,7 @@ class Predictor:
     Attributes:
         backend: the backend that runs the model.
         folder: the run or export folder whose metadata describes the model.
+        model_file: the model file (or saved_model/ folder) that runs.
         metadata: the metadata (meta.json of a run, metadata.json of an export).
         task: the task class (visiontk.tasks) that decodes and draws.
         last_latency: seconds the model itself took on the last batch.
