@@ -91,10 +91,10 @@ def test_load_a_keras_file_also_under_another_name(ws, run_predictor):
     assert keras_file.backend == "keras" and keras_file.folder == run
     assert dicts(keras_file.predict(images(ws))) == expected
     (run / "checkpoints").mkdir(exist_ok=True)
-    for copy in (run / "best.keras", run / "checkpoints" / "copy.keras"):   # a copy in the run
+    for copy in (run / "best.keras", run / "checkpoints" / "model.keras"):  # a copy in the run
         shutil.copy2(run / "model.keras", copy)
         other = visiontk.load(copy)
-        assert other.folder == run and other.model_file == copy
+        assert other.folder == run and other.model_file == copy          # that file, not model.keras
         assert dicts(other.predict(images(ws))) == expected
         copy.unlink()
 

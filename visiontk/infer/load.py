@@ -72,7 +72,8 @@ def resolve(path, backend: str = "auto") -> Target:
                          f"beside it in {home} (output names and layout; {meta_file.name} is not "
                          f"enough); export the run with `visiontk export RUN_DIR` and load "
                          f"export/NAME/{_files(kind)[0]}")
-    own = p.name in (_marker(kind).name, _marker(kind).parts[0])
+    marker = _marker(kind)
+    own = p in (home / marker, home / marker.parts[0])     # the file the backend reads in `home`
     return Target(home, meta_file, kind, None if own else p)
 
 
