@@ -132,11 +132,12 @@ def close_to_keras(ws, predictor) -> bool:
 
 # ---- the API against the CLI, and without TensorFlow --------------------------------------------
 
-@pytest.mark.parametrize("kind", ["runs", "export"])
+@pytest.mark.parametrize("kind", ["runs", "export", "export/classify/model.onnx"])
 def test_a_prediction_from_the_api_equals_the_clis_json(ws, kind, capsys):
     import visiontk
 
-    folder, img = ws / kind / "classify", ws / "images" / "cat.png"
+    folder = ws / kind if kind.endswith(".onnx") else ws / kind / "classify"   # the CLI takes files too
+    img = ws / "images" / "cat.png"
     code, stdout, err = cli_in_process("predict", folder, img, capsys=capsys)
     assert code == 0, err
     rows = [json.loads(line) for line in stdout.splitlines() if line.strip()]

@@ -10,7 +10,7 @@ from visiontk.cli.app import cli
 
 
 @cli.command("demo")
-@click.argument("path", type=click.Path(file_okay=False))
+@click.argument("path", type=click.Path())
 @click.option("--source", default="0", show_default=True,
               help="Camera index, video file, stream URL (rtsp://...) or folder of images.")
 @click.option("--backend", default="auto", show_default=True,
@@ -25,7 +25,7 @@ from visiontk.cli.app import cli
 @click.option("--gallery", type=click.Path(dir_okay=False), default=None,
               help="Metric task: .npz gallery of embeddings and names (nearest identity is shown).")
 def demo_cmd(path, source, backend, show, save, max_frames, fps_cap, gallery):
-    """Run a model (run or export folder PATH) live on a camera, a video or a folder, with overlays.
+    """Run a model (run or export folder PATH, or a model file in one) live on a camera, a video or a folder, with overlays.
 
     q or Esc quits the window. Without a GUI (opencv-python-headless, no display) the annotated video
     is written instead (to --save, else <source>_demo.mp4 beside a video file or folder, or

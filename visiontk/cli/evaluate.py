@@ -62,14 +62,15 @@ def data_path_override(run_dir, data_path: str) -> str:
 
 
 @cli.command("predict")
-@click.argument("path", type=click.Path(file_okay=False))
+@click.argument("path", type=click.Path())
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--backend", default="auto", show_default=True,
               help="keras | saved_model | onnx | tflite (auto: onnx for exports, else keras).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write annotated images and predictions.json here.")
 def predict_cmd(path, images, backend, out_dir):
-    """Run a trained model (run or export folder PATH) on IMAGES; prints one JSON line per image.
+    """Run a trained model (run or export folder PATH, or a model file in one: .keras, .onnx,
+    .tflite) on IMAGES; prints one JSON line per image.
 
     Videos (.mp4, .avi, ...) give one line per frame, with "video" and "frame" (and an annotated
     *_pred.mp4 with --out). Where --out wrote is said on stderr; stdout holds only JSON lines.
