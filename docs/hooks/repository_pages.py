@@ -3,8 +3,9 @@
 README.md, export/README.md, benchmarks/*.md and CHANGELOG.md are written to be read on the
 repository (links like `docs/export.md` or `../docs/export.md`). They stay the one source: this hook
 adds them to the site under the names in PAGES, and rewrites every relative link of every page from
-a repository path to the site page that shows that file. A link to a repository file that is not on
-the site is left alone, so `mkdocs build --strict` names it.
+a repository path to the site page that shows that file. A link to another file of the repository
+(LICENSE, a recipe) goes to that file on `repo_url`; a link to a file that does not exist is left
+alone, so `mkdocs build --strict` names it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def on_page_markdown(markdown, page, config, files):
     """Rewrite the page's relative links from repository paths to site pages."""
     source = _repository_path(page.file.src_uri)
     here = posixpath.dirname(page.file.src_uri)
+    root = Path(config.config_file_path).parent
 
     def rewrite(match: re.Match) -> str:
         if match.group(1):
@@ -57,8 +59,11 @@ def on_page_markdown(markdown, page, config, files):
         if _EXTERNAL.match(target):
             return match.group(0)
         path, hash_, anchor = target.partition("#")
-        site = _site_path(posixpath.normpath(posixpath.join(posixpath.dirname(source), path)))
+        repository_path = posixpath.normpath(posixpath.join(posixpath.dirname(source), path))
+        site = _site_path(repository_path)
         if site is None:
+            if config.repo_url and path and (root / repository_path).exists():
+                return f"]({config.repo_url.rstrip('/')}/blob/main/{repository_path}{hash_}{anchor})"
             return match.group(0)
         return f"]({posixpath.relpath(site, here or '.')}{hash_}{anchor})"
 
