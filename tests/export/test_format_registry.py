@@ -106,7 +106,7 @@ def test_a_format_registered_by_one_line_exports_and_verifies(tmp_path, register
     metadata = json.loads((tmp_path / "toy" / "metadata.json").read_text())
     assert metadata["files"] == {"npz": "weights.npz"} and metadata["npz_digits"] == 9
     assert sorted(p.name for p in (tmp_path / "toy").iterdir()) == \
-        ["metadata.json", "parity.json", "runtime", "weights.npz"]
+        ["metadata.json", "onnx_predict.py", "parity.json", "runtime", "weights.npz"]
     assert "weights.npz" in steps[-1]
 
     # The option reaches the writer: one digit is too coarse for the default tolerance.
