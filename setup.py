@@ -3,7 +3,7 @@
 The recipes and the TensorFlow-free runner each have one source in the repository, `recipes/` and
 `export/onnx_predict.py` (the repository layout is part of the product); the wheel carries them inside
 the package as `visiontk/_recipes/*.yaml` and `visiontk/_runner/onnx_predict.py`, where
-visiontk.shipped_files finds them (and in a checkout, or an editable install, at their own place).
+visiontk/shipped.py finds them (and in a checkout, or an editable install, at their own place).
 """
 
 from setuptools import find_packages, setup

@@ -4,6 +4,8 @@ detect`) for train, recipe check and launch, resolved in one place (visiontk.shi
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -135,3 +137,15 @@ def test_train_and_launch_take_a_bare_name(command, elsewhere, capsys, monkeypat
     else:
         assert code == 0 and seen[-1] == ("launch", shipped, ("train.epochs=1",))
 
+
+
+def test_listing_and_resolving_recipes_never_imports_tensorflow(tmp_path):
+    code = ("import sys; from visiontk.cli import main\n"
+            "for argv in (['recipes', 'list'], ['recipes', 'show', 'count'], ['recipe', 'check', 'count']):\n"
+            "    try: main(argv)\n"
+            "    except SystemExit as exc: assert not exc.code, (argv, exc.code)\n"
+            "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+            "sys.exit(f'imported {bad}' if bad else 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
