@@ -1,4 +1,4 @@
-"""visiontk evaluate / predict."""
+"""visiontk evaluate (visiontk predict: visiontk/cli/predict.py)."""
 
 from __future__ import annotations
 
@@ -60,30 +60,3 @@ def data_path_override(run_dir, data_path: str) -> str:
 
     return format_override("data.params.path", str(data_path))     # read back exactly, as a string
 
-
-@cli.command("predict")
-@click.argument("path", type=click.Path())
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--backend", default="auto", show_default=True,
-              help="keras | saved_model | onnx | tflite (auto: onnx for exports, else keras).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Write annotated images and predictions.json here.")
-def predict_cmd(path, images, backend, out_dir):
-    """Run a trained model (run or export folder PATH, or a model file in one: .keras, .onnx,
-    .tflite) on IMAGES; prints one JSON line per image.
-
-    Videos (.mp4, .avi, ...) give one line per frame, with "video" and "frame" (and an annotated
-    *_pred.mp4 with --out). Where --out wrote is said on stderr; stdout holds only JSON lines.
-
-    \b
-    Example:
-      visiontk predict runs/detect scene1.png scene2.png --out preds/
-    """
-    from visiontk.infer.predictor import predict_files
-
-    rows = predict_files(path, images, backend=backend, out_dir=out_dir)
-    for row in rows:
-        click.echo(json.dumps(row))
-    if out_dir is not None:
-        click.echo(f"visiontk: annotated images (*_pred.png, videos *_pred.mp4) and predictions.json "
-                   f"written to {out_dir}", err=True)
