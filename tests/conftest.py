@@ -108,7 +108,8 @@ def _reset_keras_state():
 # pytest-xdist group, so each head is trained once. Every other module is a group of its own, so
 # module-scoped fixtures (tiny runs) are built once too (`make test` runs `--dist loadgroup`).
 SHARED_HEADS = ("tests/export/", "tests/demo/", "tests/dense/test_denoising.py",
-                "tests/dense/test_denoising_export.py", "tests/test_every_task.py", "tests/infer/")
+                "tests/dense/test_denoising_export.py", "tests/test_every_task.py", "tests/infer/",
+                "tests/packaging/test_export_runner.py")
 
 
 def pytest_collection_modifyitems(config, items):
