@@ -5,6 +5,7 @@
     python export/detect/onnx_predict.py street.mp4 --save street_pred.mp4
     python export/segment/onnx_predict.py 0 --show                   # camera 0, q or Esc quits
     python export/onnx_predict.py export/classify scene.png          # this file, given EXPORT_DIR
+    python export/classify/onnx_predict.py --model model_int8.onnx scene.png   # a quantised file
 
 `visiontk export` puts a copy of this script into each export folder: run there, it needs no
 EXPORT_DIR (the folder it sits in), from any working directory. Reads EXPORT_DIR/metadata.json (input
@@ -82,12 +83,13 @@ def read_metadata(path: Path, checker) -> dict:
 class OnnxModel:
     """metadata.json + model.onnx + the runtime's preprocess / decode / draw for its task."""
 
-    def __init__(self, export_dir: Path, threads: int = 0):
+    def __init__(self, export_dir: Path, threads: int = 0, model: str = "model.onnx"):
         if not export_dir.is_dir():
             raise Failure(f"export folder not found: {export_dir} (write one with `visiontk export "
                           f"RUN_DIR`)")
         meta_path = export_dir / "metadata.json"
-        self.model_path = model_path = export_dir / "model.onnx"
+        # a bare name is a file of the export (model_int8.onnx, ...); a path is taken as given
+        self.model_path = model_path = export_dir / model if Path(model).name == model else Path(model)
         for p in (meta_path, model_path):
             if not p.is_file():
                 raise Failure(f"{p} not found: is {export_dir} a `visiontk export` folder with the "
@@ -297,6 +299,10 @@ def parse(argv):
     parser.add_argument("--show", action="store_true", help="show a window (needs opencv-python)")
     parser.add_argument("--max-frames", type=int, default=0, help="stop a stream after N frames")
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads")
+    parser.add_argument("--model", default="model.onnx",
+                        help="the ONNX file of the export to run: model.onnx (default) or a "
+                             "quantised one `visiontk export --quantize` wrote (model_int8.onnx, "
+                             "model_fp16.onnx)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     args = parser.parse_args(argv)
     for name in ("max_frames", "threads"):
@@ -321,7 +327,7 @@ def split_export_dir(items: list, here: Path) -> tuple[Path, list]:
 def run(args) -> None:
     check_out(args.out)
     images, streams = split_inputs(args.inputs)
-    model = OnnxModel(args.export_dir, args.threads)
+    model = OnnxModel(args.export_dir, args.threads, args.model)
     if args.save is not None:
         model.check_save(args.save)                # before any output
     if images:

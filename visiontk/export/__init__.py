@@ -4,7 +4,8 @@ The formats are a registry (visiontk/export/formats/, one module each): this mod
 whichever are asked for and names none of them. Everything is written into a temporary folder beside
 the target, checked against the Keras model (parity.json), and only then renamed onto
 `export/<name>/`; an export that does not verify is left under `<name>.failed/` for inspection and
-the command fails (exit 2). See docs/export.md.
+the command fails (exit 2). `quantize` adds FP16 / INT8 copies of the formats that have them, checked
+on the task's metric (visiontk/export/quantize.py). See docs/export.md.
 
 Example:
     >>> from visiontk.export import export_run
@@ -25,6 +26,7 @@ from typing import Callable, Iterable
 from visiontk.errors import ExportError
 from visiontk.export.formats import DEFAULT_TOLERANCE, ExportFormat, resolve_options
 from visiontk.export.formats import parse_formats as _parse_formats
+from visiontk.export.quantize import DEFAULT_CALIBRATION_IMAGES, DEFAULT_MAX_DROP
 
 
 @dataclass
@@ -78,6 +80,8 @@ def _check_target(out: Path, force: bool) -> None:
 
 def export_run(run_dir, formats="all", *, out=None, force: bool = False,
                tolerance: float = DEFAULT_TOLERANCE, images: int = 8, encoder: bool = False,
+               quantize=None, max_metric_drop: float = DEFAULT_MAX_DROP,
+               calibration_images: int = DEFAULT_CALIBRATION_IMAGES,
                echo: Callable[[str], None] = print, **options) -> ExportResult:
     """Export a finished run (runs/NAME) to `out` (default export/NAME) and verify every format.
 
@@ -90,6 +94,11 @@ def export_run(run_dir, formats="all", *, out=None, force: bool = False,
         images: how many validation images the verification runs.
         encoder: export only the encoder of an autoencoder run, as an embedding model (default
             folder export/NAME_encoder; see visiontk.export.encoder).
+        quantize: "fp16", "int8", "fp16,int8" or a list: also write those variants of the formats
+            that have them (model_int8.onnx, ...), each checked on the task's headline metric on
+            the validation split against its float file (visiontk/export/quantize.py).
+        max_metric_drop: the largest drop of that metric a quantised file may show (absolute).
+        calibration_images: training images that calibrate INT8.
         **options: the formats' settings, e.g. opset=17 (ONNX opset, 13..18); unset ones take the
             format's default.
 
@@ -122,19 +131,22 @@ def export_run(run_dir, formats="all", *, out=None, force: bool = False,
     batch, described = verification_batch(run.path, meta, n=images)
     return export_model(model, meta, target, formats=fmts, force=force, tolerance=tolerance,
                         batch=batch, inputs=described, source_run=str(run.path), echo=echo,
-                        **options)
+                        quantize=quantize, max_metric_drop=max_metric_drop,
+                        calibration_images=calibration_images, **options)
 
 
 def export_model(model, meta: dict, out, *, formats="all", force: bool = False,
                  tolerance: float = DEFAULT_TOLERANCE, batch=None, inputs: str | None = None,
                  source_run: str | None = None, echo: Callable[[str], None] = print,
-                 **options) -> ExportResult:
+                 quantize=None, max_metric_drop: float = DEFAULT_MAX_DROP,
+                 calibration_images: int = DEFAULT_CALIBRATION_IMAGES, **options) -> ExportResult:
     """Export an in-memory Keras model with its meta (meta.json content); see export_run.
 
     Example:
         >>> export_model(model, meta, "export/probe", formats=["onnx"], opset=17)  # doctest: +SKIP
     """
     from visiontk.export.metadata import build_metadata, copy_runner, copy_runtime
+    from visiontk.export.quantize import Plan
     from visiontk.export.serving import make_serving
     from visiontk.export.verify import failure_summary, verification_batch, verify
     from visiontk.progress import stages
@@ -145,6 +157,8 @@ def export_model(model, meta: dict, out, *, formats="all", force: bool = False,
     fmts = _parse_formats(formats)
     options = resolve_options(options)
     _check_target(out, force)
+    quant = Plan(fmts, quantize, max_metric_drop=max_metric_drop,
+                 calibration_images=calibration_images, source_run=source_run, meta=meta)
     populate()
     task = TASKS.get(meta["task"])
     if batch is None:
@@ -157,11 +171,13 @@ def export_model(model, meta: dict, out, *, formats="all", force: bool = False,
     tmp.mkdir()
     seconds: dict = {}
     try:
-        with stages("exporting", _step_count(fmts)) as begin:
+        with stages("exporting", _step_count(fmts) + quant.steps) as begin:
             serving = make_serving(model)
             reference = _keras_reference(serving, batch)
             runners = _write_formats(serving, tmp, fmts, options, seconds, begin)
+            quant.write(serving, tmp, begin, seconds)
             metadata = build_metadata(meta, serving, fmts, options, source_run=source_run)
+            quant.describe(metadata)
             write_json(tmp / "metadata.json", metadata)
             copy_runtime(tmp)
             copy_runner(tmp)
@@ -170,7 +186,9 @@ def export_model(model, meta: dict, out, *, formats="all", force: bool = False,
             t0 = time.perf_counter()
             begin(f"verifying against Keras on {len(batch)} images")
             parity = verify(reference, runners, batch, metadata, task, tolerance)
-        seconds["verify"] = round(time.perf_counter() - t0, 2)
+            seconds["verify"] = round(time.perf_counter() - t0, 2)
+            quant.check(parity, tmp, metadata, begin, reference, batch)
+            write_json(tmp / "metadata.json", metadata)          # with the quantised figures
         parity["inputs"] = inputs
         write_json(tmp / "parity.json", parity)
     except BaseException:
@@ -178,8 +196,9 @@ def export_model(model, meta: dict, out, *, formats="all", force: bool = False,
         raise
     if not parity["passed"]:
         failed = _set_aside(tmp, out)
-        raise ExportError(f"export did not verify (tolerance {tolerance}): "
-                          f"{failure_summary(parity)}; files left in {failed} (see parity.json)")
+        why = quant.failure(parity) or \
+            f"export did not verify (tolerance {tolerance}): {failure_summary(parity)}"
+        raise ExportError(f"{why}; files left in {failed} (see parity.json)")
     if out.exists():
         from visiontk.owned import remove_replaceable
 
@@ -188,7 +207,8 @@ def export_model(model, meta: dict, out, *, formats="all", force: bool = False,
     worst = ", ".join(f"{f.name} {parity['formats'][f.name]['max_abs']:.1e}" for f in fmts)
     echo(f"visiontk: exported {source_run or 'model'} -> {out}: "
          + ", ".join(f"{f.files} ({seconds[f.name]:.1f} s)" for f in fmts)
-         + f"; max |diff| vs Keras on {len(batch)} images: {worst}; decoded predictions identical")
+         + f"; max |diff| vs Keras on {len(batch)} images: {worst}; decoded predictions identical"
+         + quant.summary(parity))
     return ExportResult(out, parity, metadata, seconds)
 
 

@@ -3,7 +3,8 @@ the Keras model returns (one array, a list or a dict), so every task's decode wo
 
 `keras` reads a run's model.keras; every export format (visiontk/export/formats/: `saved_model`,
 `onnx`, `tflite`) reads an export folder (`visiontk export`) with the format's own loader and
-restructures its named outputs from metadata.json.
+restructures its named outputs from metadata.json; `open_file` runs a quantised file of an export
+(model_int8.onnx, ...) on its format's backend.
 """
 
 from __future__ import annotations
@@ -48,18 +49,33 @@ def _export_backend(fmt) -> Callable:
     """The backend of an export format: its loader, outputs restructured from metadata.json."""
 
     def backend(folder: Path, meta: dict) -> Callable:
-        path = Path(folder) / fmt.files
-        try:
-            run = fmt.load(folder)
-        except Exception as exc:
-            detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-            raise ModelError(f"cannot load the {fmt.title} model {path}: the file is truncated, "
-                             f"damaged or not a valid {fmt.title} model file ({type(exc).__name__}: "
-                             f"{detail}); re-export the run with `visiontk export RUN_DIR --force`") \
-                from None
-        return _structured(run, meta, path)
+        return _opened(fmt, Path(folder) / fmt.files, lambda: fmt.load(folder), meta)
 
     return backend
+
+
+def open_file(name: str, path: Path, meta: dict) -> Callable:
+    """Backend `name` (an export format) on one model file of its export folder under another name
+    than its own: a quantised variant (model_int8.onnx, model_fp16.tflite, ...)."""
+    from visiontk.export import formats
+
+    fmt = formats.get(name)
+    if fmt.load_file is None:
+        raise ModelError(f"{path}: the {fmt.title} backend reads only its export's {fmt.files}")
+    return _opened(fmt, Path(path), lambda: fmt.load_file(path), meta)
+
+
+def _opened(fmt, path: Path, load: Callable, meta: dict) -> Callable:
+    """`load()`'s callable, restructured; a file it cannot read is one ModelError line."""
+    try:
+        run = load()
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise ModelError(f"cannot load the {fmt.title} model {path}: the file is truncated, "
+                         f"damaged or not a valid {fmt.title} model file ({type(exc).__name__}: "
+                         f"{detail}); re-export the run with `visiontk export RUN_DIR --force`") \
+            from None
+    return _structured(run, meta, path)
 
 
 def _register_export_formats() -> None:

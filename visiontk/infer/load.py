@@ -5,7 +5,9 @@ A path is a run folder (runs/NAME: meta.json, model.keras), an export folder (ex
 metadata.json and the exported formats), or a model file inside one: a `.keras`, `.onnx` or `.tflite`
 file, or a `saved_model/` folder. A model file is run by the backend its suffix names (the backends'
 own files, visiontk/infer/backends.py, say which) with the metadata of the folder it sits in: the
-file alone does not say the input size, preprocessing or class names. Nothing here imports
+file alone does not say the input size, preprocessing or class names. A quantised file of an export
+(model_int8.onnx, model_fp16.tflite: `visiontk export --quantize`) runs on its format's backend
+under the name metadata.json lists it by. Nothing here imports
 TensorFlow; the backend chosen loads its own runtime when the model is opened.
 """
 
@@ -85,9 +87,23 @@ def open_model(target: Target, meta: dict) -> Callable:
         return BACKENDS.entry(target.backend).obj(target.folder, meta)
     if target.backend == KERAS:
         return _keras_file(target.model)
+    described = described_files(target.backend, meta)
+    if target.model.name in described[1:]:
+        from visiontk.infer.backends import open_file
+
+        return open_file(target.backend, target.model, meta)
     raise ModelError(f"{target.model}: a {target.backend} model is read from its export folder under "
-                     f"the name {_files(target.backend)[0]} (the file metadata.json describes); "
-                     f"rename it back, or load the export folder {target.folder}")
+                     f"a name metadata.json gives it ({', '.join(described)}); rename it back, or "
+                     f"load the export folder {target.folder}")
+
+
+def described_files(backend: str, meta: dict) -> list[str]:
+    """The model files of `backend` an export's metadata describes: its own file (model.onnx), then
+    the quantised variants metadata.json lists for its format (model_fp16.onnx, model_int8.onnx)."""
+    quantized = meta.get("quantized") if isinstance(meta.get("quantized"), dict) else {}
+    return [_files(backend)[0], *(name for name, entry in quantized.items()
+                                  if isinstance(entry, dict) and entry.get("format") == backend
+                                  and Path(name).name == name)]
 
 
 def _keras_file(path: Path) -> Callable:

@@ -89,6 +89,15 @@ class ExportFormat:
             and removed again when it was not asked for.
         marker: the file whose presence shows the format is in a folder (default: `files`).
         metadata: options -> extra metadata.json keys (e.g. onnx_opset).
+        load_file: load_file(path) -> the same callable as `load`, for a file of the format under
+            any name (the quantised files model_int8.onnx, ...).
+        quantize_modes: the reduced-precision variants the format writes (`--quantize`: "fp16",
+            "int8"); none when empty.
+        quantize: quantize(serving, folder, files, calibration) writes each {mode: path} of
+            `files` (folder/quantized_file(mode)) beside the float file already in `folder`,
+            calibrating int8 on `calibration` (float32 NHWC images of the run's training split;
+            None when no int8 is asked); returns {mode: {what the file holds, for metadata.json:
+            "weights", "activations", "io", ...}}; ExportError when it cannot.
     """
 
     name: str
@@ -101,6 +110,14 @@ class ExportFormat:
     via: str | None = None
     marker: str | None = None
     metadata: Callable[[dict], dict] = _no_metadata
+    load_file: Callable | None = None
+    quantize_modes: tuple = ()
+    quantize: Callable | None = None
+
+    def quantized_file(self, mode: str) -> str:
+        """The file of a reduced-precision variant: model.onnx -> model_int8.onnx."""
+        stem, dot, suffix = self.files.rpartition(".")
+        return f"{stem}_{mode}.{suffix}" if dot else f"{self.files}_{mode}"
 
     def step(self, options: dict) -> str:
         """The progress line of writing it: 'writing ONNX (opset 17)'."""

@@ -1,5 +1,6 @@
 """ONNX: converted by tf2onnx from the serving function (input `image`, batch dimension `batch`),
-checked with onnx.checker; read with ONNX Runtime for verification and the `onnx` backend."""
+checked with onnx.checker; read with ONNX Runtime for verification and the `onnx` backend. With
+`--quantize`, also model_fp16.onnx and model_int8.onnx (visiontk/export/quantize_onnx.py)."""
 
 from __future__ import annotations
 
@@ -93,8 +94,15 @@ def load_onnx(path: Path) -> Callable:
     return run
 
 
+def _quantize(serving, folder: Path, files: dict, calibration) -> dict:
+    from visiontk.export.quantize_onnx import quantize_onnx
+
+    return quantize_onnx(Path(folder) / FILE, files, calibration)
+
+
 register(ExportFormat(
     name="onnx", title="ONNX", files=FILE, needs=("tf2onnx", "onnx", "onnxruntime"), options=(OPSET,),
     write=lambda serving, folder, options: write_onnx(serving, Path(folder) / FILE, options["opset"]),
-    load=lambda folder: load_onnx(Path(folder) / FILE),
-    metadata=lambda options: {"onnx_opset": options["opset"]}))
+    load=lambda folder: load_onnx(Path(folder) / FILE), load_file=lambda path: load_onnx(Path(path)),
+    metadata=lambda options: {"onnx_opset": options["opset"]},
+    quantize_modes=("fp16", "int8"), quantize=_quantize))

@@ -1,6 +1,7 @@
 """TFLite: converted from the SavedModel (float32, no quantisation), run with the TFLite interpreter
 (ai_edge_litert when installed, else tf.lite) through its signature runner (dynamic batch). The
-SavedModel it is converted from is written first (`via`) and removed when it was not asked for."""
+SavedModel it is converted from is written first (`via`) and removed when it was not asked for. With
+`--quantize`, also model_fp16.tflite and model_int8.tflite (visiontk/export/quantize_tflite.py)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,14 @@ def load_tflite(path: Path) -> Callable:
     return run
 
 
+def _quantize(serving, folder: Path, files: dict, calibration) -> dict:
+    from visiontk.export.quantize_tflite import quantize_tflite
+
+    return quantize_tflite(serving, Path(folder), files, calibration)
+
+
 register(ExportFormat(
     name="tflite", title="TFLite", files=FILE, needs=("tensorflow",), via="saved_model",
     write=lambda serving, folder, options: write_tflite(Path(folder) / SAVED_MODEL, Path(folder) / FILE),
-    load=lambda folder: load_tflite(Path(folder) / FILE)))
+    load=lambda folder: load_tflite(Path(folder) / FILE), load_file=lambda path: load_tflite(Path(path)),
+    quantize_modes=("fp16", "int8"), quantize=_quantize))
