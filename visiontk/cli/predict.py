@@ -62,6 +62,7 @@ def predict_cmd(path, sources, backend, batch_size, fmt, out, save_dir, force, s
     """
     from visiontk.infer.bulk import predict_sources
     from visiontk.infer.inputs import open_sources
+    from visiontk.infer.load import resolve
     from visiontk.infer.predictor import Predictor
     from visiontk.infer.writers import WRITERS, format_for
     from visiontk.progress import interactive
@@ -70,7 +71,8 @@ def predict_cmd(path, sources, backend, batch_size, fmt, out, save_dir, force, s
     fmt = format_for(fmt, out)
     if out is not None:
         _check_out(out, force)
-    opened = open_sources(sources, split=split)          # a bad SOURCE fails before the model loads
+    resolve(path, backend)                   # a wrong PATH, then a bad SOURCE, fail before loading
+    opened = open_sources(sources, split=split)
     predictor = Predictor(path, backend)
     _set_threshold(predictor, fmt, conf)
     total = (sum(s.count() or 0 for s in opened) or None) if interactive() else None

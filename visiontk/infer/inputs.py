@@ -211,9 +211,9 @@ def open_sources(specs, *, split: str = "val") -> list[Source]:
         elif GLOB_CHARS & set(spec):
             sources.append(_glob(spec))
         else:
-            raise SourceError(f"{spec}: no such file or folder (a SOURCE is an image, a folder, a "
-                              f"quoted glob such as 'images/*.jpg', a .txt list of paths, a video, a "
-                              f"camera index or a stream URL)")
+            raise SourceError(f"{spec}: not found (no such file or folder; a SOURCE is an image, "
+                              f"a folder, a quoted glob such as 'images/*.jpg', a .txt list of "
+                              f"paths, a video, a camera index or a stream URL)")
     return sources
 
 
