@@ -42,7 +42,7 @@ class Predictor:
 
     `visiontk.load(path)` returns one (this class is also `visiontk.Predictor`). Images are BGR uint8
     arrays of any size, as `cv2.imread` returns them, or image paths; predictions are the task's typed
-    Prediction (visiontk/runtime/<task>.py: e.g. ClassificationPrediction with `name`, `score` and
+    Prediction (`visiontk/runtime/<task>.py`: e.g. ClassificationPrediction with `name`, `score` and
     `top`; DetectionPrediction with `boxes` in the image's pixels), with `.to_dict()`, the JSON
     `visiontk predict` prints.
 
