@@ -31,12 +31,16 @@ class Summary:
 
     def line(self) -> str:
         """'predict: 1,000 images in 4.2 s (238 images/s); 2 unreadable inputs skipped'."""
-        what = [f"{self.images:,} images"] if self.images or not self.frames else []
-        what += [f"{self.frames:,} video frames"] if self.frames else []
-        skipped = f"; {self.skipped} unreadable input{'s' if self.skipped != 1 else ''} skipped " \
-                  f"(named above)" if self.skipped else ""
+        what = [_count(self.images, "image")] if self.images or not self.frames else []
+        what += [_count(self.frames, "video frame")] if self.frames else []
+        skipped = f"; {_count(self.skipped, 'unreadable input')} skipped (named above)" \
+            if self.skipped else ""
         return (f"predict: {' and '.join(what)} in {self.seconds:.1f} s ({self.rate:,.1f} "
                 f"images/s){skipped}")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
 
 
 def row_of(item, frame: Optional[int], prediction) -> dict:

@@ -84,15 +84,17 @@ class Folder(Source):
         self.root = root
 
     def _walk(self, folder: Path) -> Iterator[Path]:
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        try:                    # names only (not DirEntry objects): a folder's listing stays small
+            names = sorted(os.listdir(folder))
         except OSError:
             return                                   # an unreadable sub-folder: nothing in it
-        for e in entries:
-            if e.is_dir():
-                yield from self._walk(Path(e.path))
-            elif Path(e.name).suffix.lower() in IMAGE_SUFFIXES:
-                yield Path(e.path)
+        for name in names:
+            path = folder / name
+            if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                if not path.is_dir():
+                    yield path
+            elif path.is_dir():
+                yield from self._walk(path)
 
     def items(self):
         for p in self._walk(self.root):

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
+import cv2
 import numpy as np
 
 from visiontk.infer.inputs import Item, Source
@@ -88,33 +89,41 @@ class Reader(threading.Thread):
     # ---- the reading thread --------------------------------------------------------------------
 
     def run(self) -> None:
+        from visiontk.runtime.opencv_io import quiet_opencv
+
         try:
-            pending = _Pending()
-            for source in self.sources:
-                for item in source.items():
-                    if self.stopping.is_set():
-                        return
-                    if item.kind == "image":
-                        self._image(item, pending)
-                        continue
-                    self._flush(pending)
-                    if item.kind == "live":
-                        self._put(Live(item, source))
-                    else:
-                        self._video(item, pending)
-            self._flush(pending)
-            self._put(None)
-        except BaseException as exc:               # a bug or a disk error: the caller raises it
+            with quiet_opencv():                # our one line per unreadable file, not OpenCV's
+                self._read_all()
+        except BaseException as exc:            # a bug or a disk error: the caller raises it
             self._put(exc)
 
-    def _image(self, item: Item, pending: _Pending) -> None:
-        from visiontk.runtime.preprocess import read_image
+    def _read_all(self) -> None:
+        pending = _Pending()
+        for source in self.sources:
+            for item in source.items():
+                if self.stopping.is_set():
+                    return
+                if item.kind == "image":
+                    self._image(item, pending)
+                    continue
+                self._flush(pending)
+                if item.kind == "live":
+                    self._put(Live(item, source))
+                else:
+                    self._video(item, pending)
+        self._flush(pending)
+        self._put(None)
 
-        try:
-            frame = read_image(item.path)
-        except InputError as exc:
-            self._put(Skipped(item, str(exc)))
-            return
+    def _image(self, item: Item, pending: _Pending) -> None:
+        frame = cv2.imread(item.path, cv2.IMREAD_COLOR)
+        if frame is None:                        # read_image says why (missing, or not an image)
+            from visiontk.runtime.preprocess import read_image
+
+            try:
+                frame = read_image(item.path)
+            except InputError as exc:
+                self._put(Skipped(item, str(exc)))
+                return
         self._add(pending, item, None, frame)
 
     def _video(self, item: Item, pending: _Pending) -> None:
