@@ -138,6 +138,22 @@ def test_unreadable_files_are_named_skipped_and_counted(export, damaged, capsys)
     assert len(err) == 3 and "3 images" in err[2] and "2 unreadable inputs skipped" in err[2]
 
 
+def test_a_damaged_video_is_skipped_like_an_image(export, ws, tmp_path):
+    """In its own process: FFmpeg's log level is set before OpenCV first opens a video."""
+    from tests.conftest import run_cli
+
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    res = run_cli("predict", export, tmp_path / "broken.mp4", ws / "photos" / "a.png")
+    assert res.returncode == 0, res.stderr
+    assert [json.loads(line)["image"] for line in res.stdout.splitlines()] == \
+        [str(ws / "photos" / "a.png")]
+    err = res.stderr.splitlines()                         # no FFmpeg line ("moov atom not found")
+    assert len(err) == 2 and err[0] == (f"skipped: cannot open {tmp_path / 'broken.mp4'}: not a "
+                                        f"readable video (missing file, unknown codec or "
+                                        f"unreachable stream)")
+    assert "1 image in" in err[1] and "1 unreadable input skipped" in err[1]
+
+
 def test_strict_stops_at_the_first_unreadable_file_and_writes_nothing(export, damaged, tmp_path,
                                                                        capsys):
     folder, _ = damaged

@@ -7,6 +7,7 @@ read completely (every frame is processed and saved).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,10 @@ import numpy as np
 from visiontk.runtime.errors import InputError
 from visiontk.runtime.opencv_io import quiet_opencv
 
+# FFmpeg's own log lines (e.g. "moov atom not found" for a damaged file) would come before our one
+# line saying which file cannot be read; read by OpenCV when it first opens a video (a user's value
+# wins).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 DEFAULT_FPS = 30.0
 
