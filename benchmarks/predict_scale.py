@@ -15,7 +15,8 @@ images; JSON lines to /dev/null), rounds alternating; its peak RSS (ru_maxrss fr
 figure. The goal: the 20,000-image peak within 10 % of the 1,000-image one.
 
 Speed, in one process, rounds alternating:
-- `visiontk predict` as the command runs it (visiontk.cli.main in this process, stdout to /dev/null):
+- `visiontk predict` as the command runs it (visiontk.cli.main in this process, stdout to
+  /dev/null):
   model load, folder walk, decoding in the background thread, batches, decode, JSON lines;
 - its loop alone (visiontk.infer.bulk.predict_sources with the Predictor already loaded);
 - the hand-written loop: every image decoded, resized and normalised beforehand (untimed), then
@@ -26,7 +27,9 @@ Speed, in one process, rounds alternating:
 
 Decoding is not free where the model already uses every core: on 2 cores a 28-64 px PNG costs about
 50 us to decode and 40 us to resize, against ~240 us of the model (ResNet-18 narrow, 64 px, batch
-32); the background thread hides it only when a core is left over.
+32); the background thread hides it only when a core is left over. `--model-threads 1` runs the
+model (of every contender alike) on one core, which leaves the other to decoding, as a machine
+with spare cores does.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, export_untrained, machine, model_and_meta, table  # noqa: E402
+from _common import ROOT, export_untrained, machine_line, model_and_meta, table  # noqa: E402
 
 
 def make_images(folder: Path, n: int, seed: int = 0) -> None:
@@ -87,8 +90,9 @@ sys.stderr.write(err)
 def peak_rss(export: Path, folder: Path, batch_size: int) -> tuple[float, float]:
     """(peak RSS in MB, wall seconds) of `visiontk predict EXPORT FOLDER` in its own process."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true"}
-    out = subprocess.run([sys.executable, "-c", MEASURE, sys.executable, "-m", "visiontk", "predict",
-                          str(export), str(folder), "--batch-size", str(batch_size)],
+    command = [sys.executable, "-m", "visiontk", "predict", str(export), str(folder),
+               "--batch-size", str(batch_size)]
+    out = subprocess.run([sys.executable, "-c", MEASURE, *command],
                          capture_output=True, text=True, env=env, check=True)
     kilobytes, seconds, code = out.stdout.split()
     if int(code) != 0:
@@ -115,7 +119,8 @@ def hand_written(export: Path, folder: Path, batch_size: int, meta: dict, sessio
 
 
 def serial(export: Path, folder: Path, batch_size: int, meta: dict, session):
-    """fn() -> seconds of a loop that reads, preprocesses and runs each batch in turn (no thread)."""
+    """fn() -> seconds of a loop that reads, preprocesses and runs each batch in turn (no
+    thread)."""
     from visiontk.runtime.preprocess import preprocess, read_image
 
     files = sorted(folder.iterdir())
@@ -131,16 +136,31 @@ def serial(export: Path, folder: Path, batch_size: int, meta: dict, session):
     return run
 
 
-def sessions(export: Path) -> dict:
+def sessions(export: Path, threads: int) -> dict:
     """A default onnxruntime.InferenceSession (what a hand-written loop opens) and one with the
-    options visiontk's ONNX backend sets (intra-op threads that do not spin between calls)."""
+    options visiontk's ONNX backend sets (intra-op threads that do not spin between calls); both
+    with `threads` intra-op threads (0: ONNX Runtime's default, one per core)."""
     import onnxruntime as ort
 
     from visiontk.export.formats.onnx import onnx_session
 
     path = export / "model.onnx"
-    return {"default session": ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]),
-            "visiontk's session options": onnx_session(path)}
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    return {"default session": ort.InferenceSession(str(path), opts,
+                                                    providers=["CPUExecutionProvider"]),
+            "visiontk's session options": onnx_session(path, threads or None)}
+
+
+def pin_model_threads(threads: int) -> None:
+    """Make visiontk's ONNX backend open its sessions with `threads` intra-op threads (a lever of
+    this benchmark only: the backend takes no such option)."""
+    import importlib
+
+    onnx = importlib.import_module("visiontk.export.formats.onnx")
+    original = onnx.onnx_session
+    onnx.onnx_session = lambda path, _threads=None: original(path, threads)
 
 
 def predict_loop(export: Path, folder: Path, batch_size: int):
@@ -186,6 +206,10 @@ def main() -> None:
     ap.add_argument("--speed-images", type=int, default=2000, help="images per speed round")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--speed-only", action="store_true", help="skip the memory part")
+    ap.add_argument("--model-threads", type=int, default=0,
+                    help="ONNX Runtime intra-op threads of every contender in the speed part (0: "
+                         "its default, one per core; 1 leaves the other cores to decoding)")
     args = ap.parse_args()
     os.environ["CI"] = "true"                      # no progress bar in the timed command
 
@@ -198,37 +222,45 @@ def main() -> None:
             export = export_untrained(model, meta, work, formats=("onnx",))
         meta = json.loads((export / "metadata.json").read_text())
         t0 = time.perf_counter()
-        make_images(work / "large", args.large)
-        small = subset(work / "large", work / "small", args.small)
+        make_images(work / "large", args.speed_images if args.speed_only else args.large)
+        small = subset(work / "large", work / "small", min(args.small, args.speed_images)) \
+            if args.speed_only else subset(work / "large", work / "small", args.small)
         speed = subset(work / "large", work / "speed", args.speed_images)
-        print(f"{args.large} PNGs of 28-64 px written in {time.perf_counter() - t0:.1f} s; model "
-              f"{args.path or args.recipe} (ONNX), input {meta['input']['shape']}, batch "
-              f"{args.batch_size}; {machine()}", flush=True)
+        print(machine_line())
+        print(f"# benchmarks/predict_scale.py {' '.join(sys.argv[1:])}".rstrip())
+        print(f"{len(os.listdir(work / 'large')):,} PNGs of 28-64 px written in "
+              f"{time.perf_counter() - t0:.1f} s; model {args.path or args.recipe} (ONNX), input "
+              f"{meta['input']['shape']}, batch {args.batch_size}", flush=True)
 
-        memory: dict = {"small": [], "large": []}
-        for _ in range(args.rounds):
-            memory["small"].append(peak_rss(export, small, args.batch_size))
-            memory["large"].append(peak_rss(export, work / "large", args.batch_size))
-        mem = {k: statistics.median(m for m, _ in v) for k, v in memory.items()}
-        rows = [[f"{n:,} images", f"{mem[k]:.1f}", f"{max(m for m, _ in memory[k]):.1f}",
-                 f"{statistics.median(n / s for _, s in memory[k]):.0f}"]
-                for k, n in (("small", args.small), ("large", args.large))]
-        print("\npeak memory of `visiontk predict EXPORT FOLDER` (own process each)")
-        print(table(["folder", "peak RSS MB (median)", "max", "images/s incl. start-up"], rows))
-        growth = mem["large"] / mem["small"] - 1
-        print(f"{args.large:,} vs {args.small:,} images: {100 * growth:+.1f} % (goal: within 10 %)")
-
+        mem, growth = {"small": None, "large": None}, None
+        if not args.speed_only:
+            memory: dict = {"small": [], "large": []}
+            for _ in range(args.rounds):
+                memory["small"].append(peak_rss(export, small, args.batch_size))
+                memory["large"].append(peak_rss(export, work / "large", args.batch_size))
+            mem = {k: statistics.median(m for m, _ in v) for k, v in memory.items()}
+            rows = [[f"{n:,} images", f"{mem[k]:.1f}", f"{max(m for m, _ in memory[k]):.1f}",
+                     f"{statistics.median(n / s for _, s in memory[k]):.0f}"]
+                    for k, n in (("small", args.small), ("large", args.large))]
+            print("\npeak memory of `visiontk predict EXPORT FOLDER` (own process each)")
+            print(table(["folder", "peak RSS MB (median)", "max", "images/s incl. start-up"], rows))
+            growth = mem["large"] / mem["small"] - 1
+            print(f"{args.large:,} vs {args.small:,} images: {100 * growth:+.1f} % (goal: within "
+                  f"10 %)")
+        if args.model_threads:
+            pin_model_threads(args.model_threads)
         fns = {"visiontk predict FOLDER (the command, in-process)": predict_command(
                    export, speed, args.batch_size),
                "predict's loop (model already loaded)": predict_loop(export, speed,
                                                                      args.batch_size)}
         refs = {}
-        for label, session in sessions(export).items():
+        for label, session in sessions(export, args.model_threads).items():
             refs[f"hand-written, pre-decoded batches, {label}"] = hand_written(
                 export, speed, args.batch_size, meta, session)
         fns.update(refs)
         fns["hand-written, decoding as it goes (no thread), visiontk's session options"] = serial(
-            export, speed, args.batch_size, meta, sessions(export)["visiontk's session options"])
+            export, speed, args.batch_size, meta,
+            sessions(export, args.model_threads)["visiontk's session options"])
         for fn in fns.values():                     # warm-up
             fn()
         times: dict = {k: [] for k in fns}
@@ -237,16 +269,19 @@ def main() -> None:
                 times[name].append(fn())
         rate = {k: args.speed_images / statistics.median(v) for k, v in times.items()}
         ref = max(rate[k] for k in refs)
+        threads = args.model_threads or "ONNX Runtime's default"
         print(f"\nimages/s over {args.speed_images:,} images (median of {args.rounds} rounds, "
-              f"alternating); ratios to the faster pre-decoded hand-written loop")
+              f"alternating; model intra-op threads: {threads}); ratios to the faster pre-decoded "
+              f"hand-written loop")
         print(table(["", "images/s", "rounds", "ratio"],
                     [[k, f"{r:.0f}", " ".join(f"{args.speed_images / s:.0f}" for s in times[k]),
                       f"{r / ref:.2f}"] for k, r in rate.items()]))
-        print(json.dumps({"peak_rss_mb": {str(args.small): round(mem["small"], 1),
-                                          str(args.large): round(mem["large"], 1)},
-                          "memory_growth": round(growth, 4),
+        print(json.dumps({"peak_rss_mb": {str(args.small): mem["small"] and round(mem["small"], 1),
+                                          str(args.large): mem["large"] and round(mem["large"], 1)},
+                          "memory_growth": growth and round(growth, 4),
                           "images_per_s": {k: round(r, 1) for k, r in rate.items()},
                           "command_vs_hand_written": round(rate[next(iter(rate))] / ref, 3),
+                          "model_threads": args.model_threads,
                           "load_after": round(os.getloadavg()[0], 2)}))
     finally:
         shutil.rmtree(work, ignore_errors=True)

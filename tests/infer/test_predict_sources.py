@@ -1,6 +1,6 @@
 """`visiontk predict` at scale (issue 20, point 2): every kind of SOURCE, batches, unreadable inputs
-skipped and counted (fatal with --strict), the JSON lines unchanged, --out FILE, and progress only on
-a terminal. The tiny classification export (tests/export/heads.py, shared with tests/export and
+skipped and counted (fatal with --strict), the JSON lines unchanged, --out FILE, and progress only
+on a terminal. The tiny classification export (tests/export/heads.py, shared with tests/export and
 tests/demo) runs on ONNX Runtime: no TensorFlow start-up, commands run in this process."""
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def test_a_text_file_of_paths(export, ws, tmp_path, capsys):
 def test_a_camera_that_cannot_be_opened_is_one_line_before_the_model_loads(export, capsys):
     code, rows, err = predict(export, "99", capsys=capsys)
     assert code == 2 and rows == [] and len(err) == 1
-    assert err[0].startswith("error: cannot open camera 99") and "no camera with that index" in err[0]
+    assert err[0].startswith("error: cannot open camera 99")
+    assert "no camera with that index" in err[0]
 
 
 @pytest.mark.parametrize("source, needle", [
@@ -104,7 +105,8 @@ def test_the_batch_size_is_what_the_model_sees(export, ws, tmp_path, monkeypatch
     for i in range(7):
         shutil.copy2(ws / "photos" / "a.png", tmp_path / f"{i}.png")
     seen, raw = [], Predictor.raw
-    monkeypatch.setattr(Predictor, "raw", lambda self, batch: seen.append(len(batch)) or raw(self, batch))
+    monkeypatch.setattr(Predictor, "raw",
+                        lambda self, batch: seen.append(len(batch)) or raw(self, batch))
     code, rows, _ = predict(export, tmp_path, "--batch-size", "3", capsys=capsys)
     assert code == 0 and len(rows) == 7 and seen == [3, 3, 1]
     seen.clear()
@@ -166,7 +168,8 @@ def test_strict_stops_at_the_first_unreadable_file_and_writes_nothing(export, da
 def test_nothing_readable_is_an_error(export, tmp_path, capsys):
     (tmp_path / "bad.png").write_text("not an image")
     code, rows, err = predict(export, tmp_path / "bad.png", capsys=capsys)
-    assert code == 2 and rows == [] and err[-1].startswith("error: none of the inputs could be read")
+    assert code == 2 and rows == []
+    assert err[-1].startswith("error: none of the inputs could be read")
 
 
 # ---- outputs ------------------------------------------------------------------------------------
@@ -272,3 +275,17 @@ def test_progress_with_a_rate_on_a_terminal_and_quiet_when_piped(export, ws, tmp
     assert len(out.splitlines()) == 40                                # stdout unchanged
     assert "predicting" in err and "40/40" in err                      # the bar (rich, transient)
     assert "predict: 40 images in" in err and "images/s" in err        # and the summary line
+
+
+def test_the_docstring_example_of_open_sources_runs(ws, tmp_path, monkeypatch):
+    import doctest
+
+    from visiontk.infer.inputs import open_sources
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(ws / "photos", tmp_path / "images")
+    shutil.copy2(ws / "photos" / "a.png", tmp_path / "a.png")
+    (tmp_path / "todo.txt").write_text("a.png\n")
+    [test] = doctest.DocTestFinder().find(open_sources, globs={"open_sources": open_sources})
+    result = doctest.DocTestRunner().run(test)
+    assert result.attempted == 1 and result.failed == 0

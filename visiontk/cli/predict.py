@@ -19,7 +19,8 @@ from visiontk.cli.app import cli
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096),
               help="Images per model call.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "coco"]), default=None,
-              help="jsonl (one JSON object per image; default), csv (flat columns per task) or coco "
+              help="jsonl (one JSON object per image; default), csv (flat columns per task) or "
+                   "coco "
                    "(COCO detection results JSON for pycocotools; detection and localization). "
                    "Default: csv when --out ends in .csv, else jsonl.")
 @click.option("--out", "out", type=click.Path(), default=None,
@@ -86,8 +87,8 @@ def predict_cmd(path, sources, backend, batch_size, fmt, out, save_dir, force, s
         if summary.images + summary.frames == 0 and summary.skipped:
             from visiontk.errors import DataError
 
-            raise DataError(f"none of the inputs could be read ({summary.skipped} unreadable, named "
-                            f"above); nothing was written")
+            raise DataError(f"none of the inputs could be read ({summary.skipped} unreadable, "
+                            f"named above); nothing was written")
         writer.close()
         if annotated is not None:
             annotated.close()
@@ -97,8 +98,8 @@ def predict_cmd(path, sources, backend, batch_size, fmt, out, save_dir, force, s
     if out is not None:
         click.echo(f"visiontk: predictions ({fmt}) written to {out}", err=True)
     if save_dir is not None:
-        click.echo(f"visiontk: annotated images (*_pred.png, videos *_pred.mp4) and predictions.json "
-                   f"written to {save_dir}", err=True)
+        click.echo(f"visiontk: annotated images (*_pred.png, videos *_pred.mp4) and "
+                   f"predictions.json written to {save_dir}", err=True)
 
 
 def _out_and_save_dir(out, save_dir):
@@ -110,8 +111,8 @@ def _out_and_save_dir(out, save_dir):
                        f"annotated images)")
     if out is not None and (Path(out).is_dir() or not Path(out).suffix):
         if save_dir is not None:
-            raise RunError(f"--out {out} names a folder (the old --save-dir) and --save-dir is given "
-                           f"too; pass --out FILE.jsonl (or .csv, .json) for the predictions")
+            raise RunError(f"--out {out} names a folder (the old --save-dir) and --save-dir is "
+                           f"given too; pass --out FILE.jsonl (or .csv, .json) for the predictions")
         return None, Path(out)
     if save_dir is not None and not str(save_dir).strip():
         raise RunError("--save-dir '': name a folder for the annotated images")
@@ -127,8 +128,8 @@ def _check_out(out: Path, force: bool) -> None:
     if out.exists() and not force:
         raise RunError(f"--out {out} exists; pass --force to replace it (a file of predictions "
                        f"visiontk wrote), or choose another name")
-    check_replaceable(out, what="a file of predictions visiontk wrote", is_ours=looks_like_predictions,
-                      error=RunError)
+    check_replaceable(out, what="a file of predictions visiontk wrote",
+                      is_ours=looks_like_predictions, error=RunError)
 
 
 def _annotated(stack: ExitStack, save_dir, predictor):

@@ -128,7 +128,8 @@ def predict_sources(predictor, sources: list, writers: list, *, batch_size: int 
 
 
 def _live(predictor, message, emit, skip, max_frames: int, shown, annotated) -> None:
-    """A camera or stream through Predictor.stream (the newest frame each time the model is ready)."""
+    """A camera or stream through Predictor.stream (the newest frame each time the model is
+    ready)."""
     capture = message.source.capture
     if annotated is not None:
         annotated.video_start(message.item, capture.fps, capture.size)
@@ -161,7 +162,8 @@ def rate_counter(description: str, total: Optional[int]) -> Iterator:
 
     class Rate(ProgressColumn):
         def render(self, task) -> Text:
-            return Text(f"{task.speed:,.0f} images/s" if task.speed else "", style="progress.data.speed")
+            text = f"{task.speed:,.0f} images/s" if task.speed else ""
+            return Text(text, style="progress.data.speed")
 
     bar = polled_bar(counter, description, total)
     bar.columns = (*bar.columns, Rate(), TimeRemainingColumn())

@@ -40,9 +40,9 @@ class CocoIndex:
             entries = [(im["id"], im["file_name"]) for im in data["images"]]
             self.categories = {str(c["name"]): c["id"] for c in data["categories"]}
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"{ann_path}: not a readable COCO annotation file ({type(exc).__name__}: "
-                            f"{exc}); check it with `visiontk data preview {root} --out grid.png`") \
-                from None
+            raise DataError(f"{ann_path}: not a readable COCO annotation file "
+                            f"({type(exc).__name__}: {exc}); check it with `visiontk data preview "
+                            f"{root} --out grid.png`") from None
         folders = [root / "images" / split, root / split, root / "images", root, ann_path.parent]
         self.path, self.ids = ann_path, {}
         for image_id, name in entries:

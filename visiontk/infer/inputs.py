@@ -128,7 +128,8 @@ class ListFile(Source):
 
 
 class CocoSplit(Source):
-    """The images of one split of a COCO dataset folder, in the annotation file's order, with ids."""
+    """The images of one split of a COCO dataset folder, in the annotation file's order, with
+    their ids."""
 
     def __init__(self, root: Path, split: str):
         from visiontk.infer.coco_ids import CocoIndex
@@ -186,7 +187,7 @@ def open_sources(specs, *, split: str = "val") -> list[Source]:
             images, a list file that cannot be read, a camera or stream that cannot be opened.
 
     Example:
-        >>> [type(s).__name__ for s in open_sources(["images/", "list.txt", "a.png"])]  # doctest: +SKIP
+        >>> [type(s).__name__ for s in open_sources(["images/", "todo.txt", "a.png"])]
         ['Folder', 'ListFile', 'Files']
     """
     from visiontk.infer.coco_ids import is_coco_root
@@ -200,8 +201,8 @@ def open_sources(specs, *, split: str = "val") -> list[Source]:
             if is_coco_root(path):
                 sources.append(CocoSplit(path, split))
             elif next(Folder(path)._walk(path), None) is None:
-                raise SourceError(f"{spec}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this "
-                                  f"folder or below it")
+                raise SourceError(f"{spec}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in "
+                                  f"this folder or below it")
             else:
                 sources.append(Folder(path))
         elif path.is_file():
@@ -222,7 +223,8 @@ def open_sources(specs, *, split: str = "val") -> list[Source]:
 def _glob(pattern: str) -> Files:
     """The image and video files a glob matches (`**` spans folders), in name order."""
     found = sorted(Path(p) for p in glob.iglob(os.path.expanduser(pattern), recursive=True))
-    media = [p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
+    media = [p for p in found
+             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
     if not media:
         raise SourceError(f"{pattern}: the glob matches no image or video file"
                           f"{f' ({len(found)} other paths)' if found else ''}")

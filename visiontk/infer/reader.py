@@ -70,7 +70,8 @@ class Reader(threading.Thread):
 
     Args:
         sources: from visiontk.infer.inputs.open_sources.
-        prepare: BGR uint8 frames -> the model's float32 input batch (the Predictor's preprocessing).
+        prepare: BGR uint8 frames -> the model's float32 input batch (the Predictor's
+            preprocessing).
         batch_size: images per batch (a video's frames are batched too; a batch never mixes a video
             with images).
         keep_frames: keep the decoded frames in each Batch (to draw annotated copies).
@@ -149,7 +150,8 @@ class Reader(threading.Thread):
         expected = video.expected_frames
         if read == 0 or (expected and read < expected - 1 and not self.max_frames):
             why = "no frame could be read" if read == 0 else \
-                f"ended early: frame {read + 1} of {expected} is unreadable (damaged or truncated file)"
+                f"ended early: frame {read + 1} of {expected} is unreadable (damaged or " \
+                f"truncated file)"
             self._put(Skipped(item, f"{item.path}: {why}"))
         self._put(VideoEnd(item))
 

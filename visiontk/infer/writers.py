@@ -62,7 +62,8 @@ class CsvRows:
 
     def _start(self, first: dict) -> None:
         columns, self.rows = layout(self.meta, first)
-        self.writer = csv.DictWriter(self.stream, columns, extrasaction="ignore", lineterminator="\n")
+        self.writer = csv.DictWriter(self.stream, columns, extrasaction="ignore",
+                                     lineterminator="\n")
         self.writer.writeheader()
 
     def write(self, row: dict, prediction, item) -> None:
@@ -110,7 +111,8 @@ def format_for(fmt: str | None, out: Path | None) -> str:
 
 
 def looks_like_predictions(path: Path) -> bool:
-    """True when the file starts as a file `visiontk predict` writes (--force replaces only those)."""
+    """True when the file starts as `visiontk predict` writes its files (--force replaces only
+    those)."""
     try:
         with open(path, encoding="utf-8") as f:
             head = f.read(4096)
