@@ -78,7 +78,7 @@ def test_coco_results_score_the_map_of_visiontk_evaluate(coco_run, tmp_path, cap
     assert json.loads(by_folder.read_text()) == dets
 
 
-def test_coco_format_refuses_a_model_without_boxes(tmp_path_factory, tmp_path, capsys):
+def test_coco_format_refuses_a_model_without_boxes_and_videos(tmp_path_factory, tmp_path, capsys):
     from tests.export.heads import exported
 
     export = exported("classification", tmp_path_factory)[0]
@@ -88,3 +88,12 @@ def test_coco_format_refuses_a_model_without_boxes(tmp_path_factory, tmp_path, c
                                     capsys=capsys)
     assert code == 2 and out == ""
     assert "--format coco writes boxes" in err and "classification" in err
+    from tests.demo.videos import write_video
+
+    detector = exported("detection", tmp_path_factory)[0]
+    write_video(tmp_path / "clip.avi", n=2)
+    capsys.readouterr()
+    results = tmp_path / "results.json"
+    code, out, err = cli_in_process("predict", detector, tmp_path / "clip.avi", "--format", "coco",
+                                    "--out", results, capsys=capsys)
+    assert code == 2 and "--format coco takes images" in err and not results.exists()

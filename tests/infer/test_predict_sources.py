@@ -204,6 +204,31 @@ def test_csv_has_flat_columns_with_the_json_values(export, ws, tmp_path, capsys)
         assert [row["top2"], float(row["top2_score"])] == js["top"][1]
 
 
+def test_detection_csv_has_a_row_per_box_and_one_for_an_image_without(ws, tmp_path,
+                                                                     tmp_path_factory, capsys):
+    import csv
+
+    detector = exported("detection", tmp_path_factory)[0]
+    capsys.readouterr()                                # what training the shared head printed
+    image = ws / "photos" / "a.png"
+    _, [row], _ = predict(detector, image, "--conf", "0", capsys=capsys)   # every box
+    out = tmp_path / "boxes.csv"
+    assert predict(detector, image, "--conf", "0", "--out", out, capsys=capsys)[0] == 0
+    table = list(csv.DictReader(out.open()))
+    assert list(table[0]) == ["image", "frame", "count", "box", "class", "class_id", "score",
+                              "x1", "y1", "x2", "y2"]
+    assert len(table) == len(row["boxes"]) > 1
+    for i, (line, box) in enumerate(zip(table, row["boxes"])):
+        assert (line["image"], line["frame"], int(line["box"]), int(line["count"])) == \
+            (str(image), "", i, len(row["boxes"]))
+        assert line["class"] == box["class"] and float(line["x2"]) == box["x2"]
+    none = tmp_path / "none.csv"
+    assert predict(detector, image, "--conf", "1", "--out", none, capsys=capsys)[0] == 0
+    assert list(csv.DictReader(none.open())) == [
+        {"image": str(image), "frame": "", "count": "0", "box": "", "class": "", "class_id": "",
+         "score": "", "x1": "", "y1": "", "x2": "", "y2": ""}]
+
+
 def test_out_file_is_replaced_only_with_force_and_only_when_visiontk_wrote_it(export, ws, tmp_path,
                                                                                capsys):
     out = tmp_path / "preds.jsonl"

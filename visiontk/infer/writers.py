@@ -89,6 +89,11 @@ class CocoResults:
         self.array = JsonArray(stream)
 
     def write(self, row: dict, prediction, item) -> None:
+        if item.kind != "image":
+            from visiontk.errors import DataError
+
+            raise DataError(f"{item.path}: --format coco takes images (COCO results name an image "
+                            f"per box); predict videos and streams with --format jsonl or csv")
         image_id = self.ids.image_id(item.path, item.image_id)
         for b in prediction.boxes:
             self.array.add({"image_id": image_id, "category_id": self.ids.category_id(b.cls),
