@@ -51,9 +51,11 @@ def export_cmd(run_dir, formats, out, force, tolerance, quantize, max_metric_dro
                calibration_images, encoder, **options):
     """Export a finished run to every format (or those of --format), verified against Keras.
 
-    Writes the formats (SavedModel, ONNX, TFLite, ...: see --format), metadata.json (preprocessing, class names, decode settings), a copy of the
-    TensorFlow-free runtime and parity.json; a format that differs from Keras by more than the
-    tolerance (or decodes differently) fails the export (exit 2, files left under NAME.failed/).
+    Writes the formats (SavedModel, ONNX, TFLite, ...: see --format), metadata.json (preprocessing,
+    class names, decode settings), a copy of the TensorFlow-free runtime and of onnx_predict.py (the
+    folder runs on its own with numpy, onnxruntime and OpenCV) and parity.json; a format that
+    differs from Keras by more than the tolerance (or decodes differently) fails the export (exit 2,
+    files left under NAME.failed/).
     --quantize adds FP16 / INT8 copies of the ONNX and TFLite models (the float files stay), checked
     on accuracy instead: a drop of the task's metric above --max-metric-drop fails the export alike.
 
@@ -64,7 +66,7 @@ def export_cmd(run_dir, formats, out, force, tolerance, quantize, max_metric_dro
       visiontk export runs/denoise --encoder
       visiontk export runs/classify --quantize fp16,int8
       visiontk predict export/classify/model_int8.onnx image.png
-      python export/onnx_predict.py export/classify image.png
+      python export/classify/onnx_predict.py image.png
     """
     from visiontk.export import export_run
 

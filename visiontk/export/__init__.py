@@ -31,6 +31,15 @@ from visiontk.export.quantize import DEFAULT_CALIBRATION_IMAGES, DEFAULT_MAX_DRO
 
 @dataclass
 class ExportResult:
+    """What `export_run` wrote.
+
+    Attributes:
+        out_dir: the export folder (metadata.json, the model files, runtime/, onnx_predict.py).
+        parity: parity.json's content: each format against Keras (and quantised copies' metrics).
+        metadata: metadata.json's content.
+        seconds: seconds spent per step (each format's write and check).
+    """
+
     out_dir: Path
     parity: dict
     metadata: dict
