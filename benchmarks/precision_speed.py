@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line, median, recipe_of, summary, table  # noqa: E402
-from train_overhead import clock  # noqa: E402
+from train_overhead import timed_train  # noqa: E402
 
 # name -> (recipe, overrides sizing an epoch to {n} training images, replaced sections)
 MODELS = {
@@ -41,31 +41,16 @@ MODELS = {
 
 
 def run(name: str, precision: str, args) -> dict:
-    import importlib
-
     import keras
 
-    import visiontk
-
-    vfit = importlib.import_module("visiontk.train.fit")   # `visiontk.train` is the API function
     base, overrides, replace = MODELS[name]
     ov = [o.format(n=args.images, v=max(64, args.images // 8)) for o in overrides]
     recipe = recipe_of(base, [*ov, f"train.epochs={args.epochs}", "data.augment={}",
                               f"train.mixed_precision={precision}", *args.set], replace=replace)
-    c = clock()
-    original = vfit.make_callbacks
-
-    def with_clock(*a, **kw):            # measuring only: the clock is the first callback
-        cbs = original(*a, **kw)
-        cbs.callbacks.insert(0, c)
-        return cbs
-
     keras.backend.clear_session()
-    vfit.make_callbacks = with_clock
     try:
-        visiontk.train(recipe, echo=lambda *_: None)
+        c = timed_train(recipe)
     finally:
-        vfit.make_callbacks = original
         keras.mixed_precision.set_global_policy("float32")
     steps = args.images // recipe.train.batch_size
     return c.result(steps * recipe.train.batch_size)

@@ -80,14 +80,13 @@ def make_recipe(name: str, args, extra=()):
                             *args.set, *extra])
 
 
-def run_visiontk(name: str, args) -> dict:
+def timed_train(recipe):
+    """Train `recipe` with the real trainer (`visiontk.train`) and return its epoch clock."""
     import importlib
 
     import visiontk
 
     vfit = importlib.import_module("visiontk.train.fit")   # `visiontk.train` is the API function
-
-    recipe = make_recipe(name, args)
     c = clock()
     original = vfit.make_callbacks
 
@@ -101,6 +100,12 @@ def run_visiontk(name: str, args) -> dict:
         visiontk.train(recipe, echo=lambda *_: None)
     finally:
         vfit.make_callbacks = original
+    return c
+
+
+def run_visiontk(name: str, args) -> dict:
+    recipe = make_recipe(name, args)
+    c = timed_train(recipe)
     steps = (len(_DATA[name][0]) // recipe.train.batch_size)
     return c.result(steps * recipe.train.batch_size)
 
