@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
-"""The demo loop's FPS on a 640x480 video against the model's own batch-1 FPS on the same backend,
-measured side by side (model-only timing and loop runs alternate; medians of the rounds).
+"""The demo loop's FPS on a 640x480 video file against each of its stages measured alone, in one
+run (stage timings and loop runs alternate round by round; medians of the rounds).
 
-    .venv/bin/python benchmarks/demo_fps.py                                  # recipes/classify.yaml
-    .venv/bin/python benchmarks/demo_fps.py --set model.input_shape=[160,160,3]
-    .venv/bin/python benchmarks/demo_fps.py export/detect --backend onnx
+    .venv/bin/python benchmarks/demo_fps.py                       # classify.yaml and MobileNetV2 224
+    .venv/bin/python benchmarks/demo_fps.py --models classify     # one of them
+    .venv/bin/python benchmarks/demo_fps.py export/detect         # an export or run folder
+    .venv/bin/python benchmarks/demo_fps.py --no-save             # the loop writes no video
 
-Without PATH the recipe's model is built untrained (speed does not depend on the weights) and
-exported to a temporary folder. Overhead = 1 - loop FPS / model FPS (the goal is <= 10 %): the loop
-adds capture, preprocessing, decode, drawing and encoding, most of it in parallel threads.
+The stages are the loop's threads (visiontk/infer/video.py), each timed alone on the same frames:
+capture (decoding the file with cv2.VideoCapture), model (predictor.predict on one frame:
+preprocessing, the backend's batch-1 call, decoding the prediction), overlay (the task's drawing
+and the FPS readout) and encode (cv2.VideoWriter, the writer thread's work; skipped with --no-save).
+The goal: loop FPS >= 0.8 x the slowest stage's FPS. Each stage alone may use both cores (FFmpeg's
+decoding threads, ONNX Runtime's intra-op threads), so the script also prints the CPU time of each
+stage per frame: in the loop the stages share the cores, and cores / (sum of CPU ms per frame) bounds
+what the loop can reach however well its threads overlap.
+Without PATH each model is built untrained (speed does not depend on the weights) and exported to
+ONNX in a temporary folder.
 """
 
 from __future__ import annotations
@@ -24,12 +32,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import export_untrained, model_and_meta  # noqa: E402  (sets up sys.path and TF logging)
+from _common import export_untrained, machine_line, model_and_meta, table  # noqa: E402
+
+MODELS = {    # name -> (recipe, overrides, description)
+    "classify": ("recipes/classify.yaml", [], "classify.yaml ResNet18 narrow, 64 px"),
+    "mobilenet_v2": ("recipes/classify.yaml",
+                     ["model.backbone={'name': 'mobilenet_v2', 'weights': 'none'}",
+                      "model.input_shape=[224,224,3]"], "MobileNetV2, 224 px"),
+}
+STAGES = ("capture", "model", "overlay", "encode")
 
 
 def make_export(recipe_path: str, overrides: list, folder: Path) -> Path:
     model, meta, _ = model_and_meta(None, recipe_path, overrides)
-    return export_untrained(model, meta, folder)
+    return export_untrained(model, meta, folder, formats=("onnx",))
 
 
 def make_video(path: Path, frames: int, size=(640, 480), fps: float = 30.0) -> Path:
@@ -54,65 +70,134 @@ def make_video(path: Path, frames: int, size=(640, 480), fps: float = 30.0) -> P
     return path
 
 
-def model_fps(predictor, frame, seconds: float = 2.0) -> float:
-    """Batch-1 calls of the backend alone (preprocessed input reused), per second."""
-    from visiontk.runtime.preprocess import preprocess
+def timed(fn) -> tuple[float, float, object]:
+    """(wall seconds, process CPU seconds, result) of fn()."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w0, time.process_time() - c0, out
 
-    x = preprocess([frame], predictor.meta)
-    for _ in range(5):
-        predictor.raw(x)
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        predictor.raw(x)
-        n += 1
-    return n / (time.perf_counter() - t0)
+
+class Stages:
+    """Each stage of the loop alone, over every frame of the video."""
+
+    def __init__(self, predictor, video: Path, out: Path):
+        self.predictor, self.video, self.out = predictor, video, out
+        self.frames = self.capture()
+        self.preds = self.model()
+
+    def capture(self) -> list:
+        from visiontk.infer.sources import CaptureSource
+
+        src, frames = CaptureSource(str(self.video)), []
+        while True:
+            ok, frame = src.read()
+            if not ok:
+                break
+            frames.append(frame)
+        src.release()
+        return frames
+
+    def model(self) -> list:
+        return [self.predictor.predict([f])[0] for f in self.frames]
+
+    def overlay(self) -> list:
+        from visiontk.infer.video import draw_readout
+
+        return [draw_readout(self.predictor.draw(f, p), 300.0, 1.0, 5.0)
+                for f, p in zip(self.frames, self.preds)]
+
+    def encode(self, drawn: list) -> None:
+        import cv2
+
+        h, w = drawn[0].shape[:2]
+        writer = cv2.VideoWriter(str(self.out), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (w, h))
+        for frame in drawn:
+            writer.write(frame)
+        writer.release()
+
+    def measure(self, save: bool) -> dict:
+        """{stage: (FPS, CPU ms per frame)}."""
+        n, res = len(self.frames), {}
+        for name in STAGES[:3]:
+            wall, cpu, out = timed(getattr(self, name))
+            res[name] = (n / wall, 1e3 * cpu / n)
+        if save:
+            wall, cpu, _ = timed(lambda: self.encode(out))
+            res["encode"] = (n / wall, 1e3 * cpu / n)
+        return res
+
+
+def loop(predictor, video: Path, save) -> tuple[float, float, int]:
+    """(loop FPS, CPU ms per frame, frames) of visiontk's demo loop on the file."""
+    from visiontk.infer.video import run_demo
+
+    wall, cpu, res = timed(lambda: run_demo(predictor, str(video), show=False, save=save,
+                                            echo=lambda *_: None))
+    assert res.exit_code == 0 and res.dropped == 0, res.summary()
+    return res.fps, 1e3 * cpu / res.frames, res.frames
+
+
+def bench(label: str, path: Path, args, tmp: Path, video: Path) -> dict:
+    from visiontk.infer.predictor import Predictor
+
+    predictor = Predictor(path, args.backend)
+    stages = Stages(predictor, video, tmp / "stage.mp4")
+    save = None if args.no_save else tmp / "loop.mp4"
+    names = STAGES if save else STAGES[:3]
+    stages.measure(bool(save)), loop(predictor, video, save)                  # warm up
+    rounds: dict = {k: [] for k in (*names, "loop")}
+    cpu: dict = {k: [] for k in (*names, "loop")}
+    for _ in range(args.rounds):                  # alternate, so load changes hit both sides
+        for name, (fps, ms) in stages.measure(bool(save)).items():
+            rounds[name].append(fps)
+            cpu[name].append(ms)
+        fps, ms, frames = loop(predictor, video, save)
+        rounds["loop"].append(fps)
+        cpu["loop"].append(ms)
+        save and save.unlink()
+    fps = {k: statistics.median(v) for k, v in rounds.items()}
+    ms = {k: statistics.median(v) for k, v in cpu.items()}
+    slowest = min(names, key=lambda k: fps[k])
+    bound = os.cpu_count() * 1e3 / sum(ms[k] for k in names)
+    rows = [[k, f"{fps[k]:.1f}", " ".join(f"{v:.0f}" for v in rounds[k]), f"{ms[k]:.2f}"]
+            for k in (*names, "loop")]
+    print(f"\n## {label}: {path} ({args.backend}), input {predictor.meta['input']['shape']}; "
+          f"video 640x480, {frames} frames x {args.rounds} rounds"
+          f"{'' if save else ', no video written'}; load {os.getloadavg()[0]:.2f}")
+    print(table(["stage", "FPS (median)", "rounds", "CPU ms/frame"], rows))
+    ratio = fps["loop"] / fps[slowest]
+    print(f"loop / slowest stage ({slowest}) = {ratio:.3f}  (goal >= 0.8); "
+          f"{os.cpu_count()} cores / sum of stage CPU = {bound:.0f} FPS at most")
+    out = {"model": label, "input": predictor.meta["input"]["shape"], "backend": args.backend,
+           "saved": bool(save), "fps": {k: round(v, 1) for k, v in fps.items()},
+           "cpu_ms": {k: round(v, 3) for k, v in ms.items()}, "slowest": slowest,
+           "ratio": round(ratio, 3), "cpu_bound_fps": round(bound, 1),
+           "load": round(os.getloadavg()[0], 2)}
+    print(json.dumps(out))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("path", nargs="?", help="run or export folder (default: build --recipe's model)")
-    ap.add_argument("--recipe", default="recipes/classify.yaml")
-    ap.add_argument("--set", dest="overrides", action="append", default=[],
-                    help="recipe override, e.g. model.input_shape=[160,160,3] (repeatable)")
+    ap.add_argument("path", nargs="?", help="run or export folder (default: build --models)")
+    ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     ap.add_argument("--backend", default="onnx")
-    ap.add_argument("--frames", type=int, default=150, help="frames per round")
+    ap.add_argument("--frames", type=int, default=300, help="frames of the video")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--no-save", action="store_true", help="do not encode the output video")
+    ap.add_argument("--no-save", action="store_true", help="the loop encodes no video")
     args = ap.parse_args()
 
-    import cv2
-
-    from visiontk.infer.predictor import Predictor
-    from visiontk.infer.video import run_demo
-
+    print(machine_line())
+    print(f"# benchmarks/demo_fps.py {' '.join(sys.argv[1:])}".rstrip())
     tmp = Path(tempfile.mkdtemp(prefix="vtk_demo_bench_"))
-    path = Path(args.path) if args.path else make_export(args.recipe, args.overrides, tmp)
     video = make_video(tmp / "in.mp4", args.frames)
-    predictor = Predictor(path, args.backend)
-    cap = cv2.VideoCapture(str(video))
-    frame = cap.read()[1]
-    cap.release()
-    alone, loop, inside = [], [], []
-    for r in range(args.rounds):                  # alternate, so load changes hit both sides
-        alone.append(model_fps(predictor, frame))
-        res = run_demo(predictor, str(video), show=False,
-                       save=None if args.no_save else tmp / f"out{r}.mp4", echo=lambda *_: None)
-        loop.append(res.fps)
-        inside.append(res.model_ms)
-    alone.append(model_fps(predictor, frame))
-    a, lp = statistics.median(alone), statistics.median(loop)
-    ratio = lp / a
-    print(f"model: {path} ({args.backend}), input {predictor.meta['input']['shape']}; video 640x480, "
-          f"{res.frames} frames x {args.rounds} rounds"
-          f"{'' if args.no_save else ', annotated video written'}; load {os.getloadavg()[0]:.2f}")
-    print(f"model alone (batch 1): {a:8.1f} FPS  (rounds: {', '.join(f'{v:.1f}' for v in alone)})")
-    print(f"demo loop:             {lp:8.1f} FPS  (rounds: {', '.join(f'{v:.1f}' for v in loop)}; "
-          f"model {statistics.median(inside):.2f} ms/frame inside it)")
-    print(f"loop / model = {ratio:.3f}  -> overhead {100 * (1 - ratio):.1f} %")
-    print(json.dumps({"model_fps": round(a, 1), "loop_fps": round(lp, 1), "ratio": round(ratio, 3),
-                      "overhead_percent": round(100 * (1 - ratio), 1),
-                      "input": predictor.meta["input"]["shape"], "backend": args.backend,
-                      "saved": not args.no_save, "load": round(os.getloadavg()[0], 2)}))
+    if args.path:
+        bench(Path(args.path).name, Path(args.path), args, tmp, video)
+        return
+    for name in args.models:
+        recipe, overrides, label = MODELS[name]
+        path = make_export(recipe, overrides, tmp / name)
+        bench(f"{label} (untrained)", path, args, tmp, video)
 
 
 if __name__ == "__main__":

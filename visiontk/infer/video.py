@@ -1,18 +1,22 @@
-"""The demo loop: capture thread -> batch-1 inference -> decode + draw -> readout -> window / writer.
+"""The demo loop: capture -> preprocess + model -> overlay + display / encode, each stage in its own
+thread, handing frames on through bounded queues, so that a frame costs about its slowest stage
+instead of the sum of all of them.
 
-Three stages run in parallel so that the loop costs little beyond the model itself:
-
-- a capture thread reads the source; for live sources (cameras, streams) it keeps only the newest
-  frame, so a model slower than the camera drops stale frames instead of lagging further and further
-  behind; files and folders are read completely (every frame processed, none dropped);
-- the calling thread preprocesses exactly as training did (metadata), runs the model on one frame,
-  decodes and draws with the task's own code, and adds an FPS / latency readout;
-- a writer thread encodes the annotated frames at the source's size and frame rate.
+- capture thread (Grabber): reads the source. Live sources (cameras, streams): only the newest frame
+  is kept, so a model slower than the camera drops stale frames instead of lagging further behind.
+  Files and folders: a small blocking queue, every frame is processed and written, in order;
+- inference thread (Inference): preprocesses exactly as training did (metadata), runs the model on
+  one frame and decodes the prediction with the task's own code;
+- the calling thread: draws the task's overlay and the FPS / latency readout, shows the window (GUI
+  calls belong to the main thread) and hands the frame to
+- the writer thread (Writer), which encodes at the source's size and frame rate.
 
 `q` or Esc in the window quits. Without a GUI (opencv-python-headless, no DISPLAY) the loop writes a
 video instead of showing one (unless --show was forced). End of a file or folder: exit code 0; a camera
 that cannot be opened, a stream that drops, an unreadable frame, a writer that cannot open: a clear
-message and exit code 2, with the output video closed and playable.
+message and exit code 2, with the output video closed and playable. An exception in any stage thread
+reaches the calling thread (re-raised there, after every thread has stopped), and so does Ctrl-C: no
+stage can leave the loop waiting (every wait has a timeout and checks a stop flag).
 """
 
 from __future__ import annotations
@@ -146,19 +150,21 @@ class Grabber(threading.Thread):
                 pass
 
     def next(self):
-        """The next frame to process, or None when the source ended."""
+        """The next frame (index, capture time, frame) to process, or None when the source ended or
+        stop() was called."""
         if self.drop_stale:
             with self.cond:
-                while self.latest is None and self.ended is None:
+                while self.latest is None and self.ended is None and not self.stopping.is_set():
                     self.cond.wait(0.1)
                 item, self.latest = self.latest, None
                 return item
-        while True:
+        while not self.stopping.is_set():
             try:
                 return self.queue.get(timeout=0.1)
             except queue.Empty:
                 if self.ended is not None and self.queue.empty():
                     return None
+        return None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -166,7 +172,8 @@ class Grabber(threading.Thread):
 
 class Writer(threading.Thread):
     """Encodes frames in the background at a fixed size and frame rate (frames of another size are
-    resized to it: a denoiser's side-by-side view, a folder of mixed sizes)."""
+    resized to it: a denoiser's side-by-side view, a folder of mixed sizes). An error while encoding
+    is raised by the next write() or by close(), in the caller's thread."""
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int]):
         super().__init__(daemon=True, name="visiontk-writer")
@@ -180,26 +187,49 @@ class Writer(threading.Thread):
         self.path, self.size = path, size
         self.queue: queue.Queue = queue.Queue(maxsize=8)
         self.written = 0
+        self.error: Optional[InputError] = None
         self.start()
 
     def write(self, frame: np.ndarray) -> None:
-        self.queue.put(frame)
+        while not self._put(frame):
+            pass
+
+    def _put(self, item) -> bool:
+        """Queue `item`; False when the queue stayed full for 0.1 s (raises the thread's error)."""
+        if self.error is not None:
+            raise self.error
+        try:
+            self.queue.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            return False
 
     def run(self) -> None:
         while True:
             frame = self.queue.get()
             if frame is None:
                 break
-            if (frame.shape[1], frame.shape[0]) != self.size:
-                frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
-            self.writer.write(frame)
+            try:
+                if (frame.shape[1], frame.shape[0]) != self.size:
+                    frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+                self.writer.write(frame)
+            except Exception as exc:          # a frame OpenCV cannot encode, a full disk, ...
+                self.error = InputError(f"--save {self.path}: writing frame {self.written + 1} "
+                                        f"failed ({type(exc).__name__}: {exc})")
+                return
             self.written += 1
 
     def close(self) -> None:
-        """Flush and release: the file is complete and playable afterwards."""
-        self.queue.put(None)
-        self.join()
-        self.writer.release()
+        """Flush and release: the file is complete and playable afterwards (the frames written
+        before an error, if one happened: raised here unless write() raised it already)."""
+        try:
+            while self.is_alive() and not self._put(None):
+                pass
+        finally:
+            self.join()
+            self.writer.release()
+        if self.error is not None:
+            raise self.error
 
 
 def default_save(src: FrameSource) -> Path:
@@ -234,11 +264,74 @@ def draw_readout(frame: np.ndarray, fps: float, model_ms: float, lag_ms: float) 
     return label(frame, text, (4, frame.shape[0]), color=(255, 255, 255), bg=(40, 40, 40))
 
 
+class Inference(threading.Thread):
+    """The model stage: takes frames from the capture stage, runs `predictor.predict` on each
+    (preprocess, model, decode) and queues (index, capture time, frame, prediction, model seconds)
+    for the output stage, in order, through a bounded queue (`depth`: 1 for a live source, so that
+    a slow output stage holds the model back and the capture stage drops the stale frames).
+
+    An exception here is kept in `error` and the queue ends (get() returns None) so that the caller
+    re-raises it; stop() ends the thread within about 0.1 s wherever it waits.
+    """
+
+    def __init__(self, predictor, grabber: Grabber, *, depth: int, limit: int = 0,
+                 fps_cap: float = 0.0):
+        super().__init__(daemon=True, name="visiontk-inference")
+        self.predictor, self.grabber, self.limit, self.fps_cap = predictor, grabber, limit, fps_cap
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: Optional[BaseException] = None
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        done, due = 0, time.perf_counter()
+        try:
+            while not self.stopping.is_set() and (not self.limit or done < self.limit):
+                if self.fps_cap:                  # at most fps_cap model calls a second
+                    time.sleep(max(0.0, due - time.perf_counter()))
+                    due = max(due, time.perf_counter()) + 1.0 / self.fps_cap
+                item = self.grabber.next()
+                if item is None:
+                    break
+                index, t_capture, frame = item
+                pred = self.predictor.predict([frame])[0]
+                if not self._put((index, t_capture, frame, pred, self.predictor.last_latency)):
+                    return
+                done += 1
+        except BaseException as exc:              # re-raised by the caller, in its thread
+            self.error = exc
+        self._put(None)
+
+    def _put(self, item) -> bool:
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self):
+        """The next processed frame, or None once the stage has ended (see `error`)."""
+        while True:
+            try:
+                return self.queue.get(timeout=0.1)
+            except queue.Empty:
+                if not self.is_alive() and self.queue.empty():
+                    return None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
 def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_frames: int = 0,
              fps_cap: float = 0.0, readout: bool = True, echo: Callable[[str], None] = print,
              on_prediction: Optional[Callable] = None) -> DemoResult:
     """Run `predictor` (visiontk.infer.predictor.Predictor or anything with predict / draw /
     last_latency) on a source until it ends, `max_frames`, or q / Esc.
+
+    The source is read, the model run and the overlay drawn and encoded in parallel threads (see
+    the module docstring); `on_prediction` and the window run in the calling thread, frame by frame
+    in source order.
 
     Args:
         source: '0' (camera), a video file, a URL, a folder of images, or a FrameSource.
@@ -249,6 +342,11 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
         on_prediction: called with (frame index, Prediction) for every processed frame.
 
     Returns a DemoResult; `error` is set (exit code 2) when the source failed.
+
+    Raises:
+        InputError: --show without a GUI, a --save path that cannot be written.
+        Whatever the model, the overlay or `on_prediction` raised, once every thread has stopped
+        (the video written so far is closed and playable); KeyboardInterrupt likewise.
 
     Example:
         >>> res = run_demo(Predictor("export/classify"), "clip.mp4", show=False, save="out.mp4")  # doctest: +SKIP
@@ -272,20 +370,23 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
         show = gui
     result = DemoResult(saved=str(save) if save else None)
     grabber = Grabber(src, drop_stale=src.live)
+    model = Inference(predictor, grabber, depth=1 if src.live else 4, limit=max_frames,
+                      fps_cap=fps_cap)
     writer = None
     model_times: deque = deque(maxlen=1000)
     recent: deque = deque(maxlen=30)
     t_start = time.perf_counter()
     grabber.start()
+    model.start()
+    failing = True
     try:
         with counting(f"demo {src.name}", _total(src, max_frames)) as shown:
             while not max_frames or result.frames < max_frames:
-                item = grabber.next()
+                item = model.get()
                 if item is None:
                     break
-                index, t_capture, frame = item
-                pred = predictor.predict([frame])[0]
-                model_times.append(predictor.last_latency)
+                index, t_capture, frame, pred, latency = item
+                model_times.append(latency)
                 if on_prediction is not None:
                     on_prediction(index, pred)
                 drawn = predictor.draw(frame, pred)
@@ -294,10 +395,9 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
                 fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
                 result.lag_ms.append((now - t_capture) * 1e3)
                 if readout:
-                    drawn = draw_readout(drawn, fps, predictor.last_latency * 1e3, result.lag_ms[-1])
+                    drawn = draw_readout(drawn, fps, latency * 1e3, result.lag_ms[-1])
                 if save and writer is None:
-                    size = src.size or (frame.shape[1], frame.shape[0])
-                    writer = Writer(Path(save), src.fps, size)
+                    writer = Writer(Path(save), src.fps, src.size or (frame.shape[1], frame.shape[0]))
                 if writer is not None:
                     writer.write(drawn)
                 result.frames += 1
@@ -307,21 +407,13 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
                     if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                         result.ended = "stopped (q / Esc)"
                         break
-                if fps_cap:
-                    delay = 1.0 / fps_cap - (time.perf_counter() - now)
-                    if delay > 0:
-                        time.sleep(delay)
             else:
                 result.ended = f"stopped after --max-frames {max_frames}"
+            if model.error is not None:
+                raise model.error
+        failing = False
     finally:
-        grabber.stop()
-        grabber.join(timeout=2.0)
-        src.release()
-        if writer is not None:
-            writer.close()
-        if show:
-            with quiet_opencv():
-                cv2.destroyAllWindows()
+        _shut_down(grabber, model, src, writer, show, failing)
     result.seconds = time.perf_counter() - t_start
     result.fps = result.frames / result.seconds if result.seconds > 0 else 0.0
     result.model_ms = float(np.median(model_times) * 1e3) if model_times else 0.0
@@ -331,3 +423,24 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
         if grabber.failed:
             result.error = grabber.ended
     return result
+
+
+def _shut_down(grabber: Grabber, model: Inference, src: FrameSource, writer: Optional[Writer],
+               show: bool, failing: bool) -> None:
+    """Stop the stages (each notices within ~0.1 s), release the source, complete the video. An
+    error of the writer is raised unless another exception is already on its way out."""
+    model.stop()
+    grabber.stop()
+    model.join(timeout=2.0)
+    grabber.join(timeout=2.0)
+    src.release()
+    try:
+        if writer is not None:
+            writer.close()
+    except InputError:
+        if not failing:
+            raise
+    finally:
+        if show:
+            with quiet_opencv():
+                cv2.destroyAllWindows()
