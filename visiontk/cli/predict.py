@@ -42,8 +42,14 @@ from visiontk.cli.app import cli
 @click.option("--max-frames", default=0, type=click.IntRange(0), show_default=True,
               help="At most this many frames of each video, camera or stream (0: all; a camera "
                    "runs until Ctrl-C).")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="CPU threads of the model (ONNX Runtime, TFLite; TensorFlow's when it has not "
+                   "started). Default: the runtime's own, one per core.")
+@click.option("--decoders", type=click.IntRange(1, 64), default=None,
+              help="Threads that decode and resize the images. Default: one per 4 cores, at "
+                   "least one.")
 def predict_cmd(path, sources, backend, batch_size, fmt, out, save_dir, force, strict, conf, split,
-                max_frames):
+                max_frames, threads, decoders):
     """Run a trained model (run or export folder PATH, or a model file in one: .keras, .onnx,
     .tflite) on SOURCES; prints one JSON line per image (or writes --out FILE).
 
@@ -61,6 +67,7 @@ def predict_cmd(path, sources, backend, batch_size, fmt, out, save_dir, force, s
       visiontk predict runs/detect data/shapes_coco --format coco --out results.json
       visiontk predict export/classify 0 --max-frames 100
     """
+    from visiontk.infer.backends import model_threads
     from visiontk.infer.bulk import predict_sources
     from visiontk.infer.inputs import open_sources
     from visiontk.infer.load import resolve
@@ -74,7 +81,8 @@ def predict_cmd(path, sources, backend, batch_size, fmt, out, save_dir, force, s
         _check_out(out, force)
     resolve(path, backend)                   # a wrong PATH, then a bad SOURCE, fail before loading
     opened = open_sources(sources, split=split)
-    predictor = Predictor(path, backend)
+    with model_threads(threads):
+        predictor = Predictor(path, backend)
     _set_threshold(predictor, fmt, conf)
     total = (sum(s.count() or 0 for s in opened) or None) if interactive() else None
     with ExitStack() as stack:
@@ -83,7 +91,8 @@ def predict_cmd(path, sources, backend, batch_size, fmt, out, save_dir, force, s
         annotated = _annotated(stack, save_dir, predictor)
         summary = predict_sources(predictor, opened, [writer], batch_size=batch_size,
                                   annotated=annotated, strict=strict, max_frames=max_frames,
-                                  warn=lambda line: click.echo(line, err=True), total=total)
+                                  warn=lambda line: click.echo(line, err=True), total=total,
+                                  decoders=decoders)
         if summary.images + summary.frames == 0 and summary.skipped:
             from visiontk.errors import DataError
 

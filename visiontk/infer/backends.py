@@ -4,18 +4,56 @@ the Keras model returns (one array, a list or a dict), so every task's decode wo
 `keras` reads a run's model.keras; every export format (visiontk/export/formats/: `saved_model`,
 `onnx`, `tflite`) reads an export folder (`visiontk export`) with the format's own loader and
 restructures its named outputs from metadata.json; `open_file` runs a quantised file of an export
-(model_int8.onnx, ...) on its format's backend.
+(model_int8.onnx, ...) on its format's backend. Models opened inside `model_threads(n)` run on `n`
+CPU threads (`visiontk predict --threads`).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Optional
 
 from visiontk.errors import ModelError
 from visiontk.registry import Registry
 
 BACKENDS = Registry("backend", ModelError)
+
+_THREADS: ContextVar[Optional[int]] = ContextVar("visiontk_model_threads", default=None)
+
+
+@contextmanager
+def model_threads(n: Optional[int]) -> Iterator[None]:
+    """Models opened inside run on `n` CPU threads: ONNX Runtime's intra-op threads, TFLite's
+    num_threads, TensorFlow's intra-op threads (when TensorFlow has not started yet: it fixes them
+    once). None: each runtime's default (one thread per core).
+
+    Example:
+        >>> with model_threads(1):
+        ...     predictor = Predictor("export/classify")        # doctest: +SKIP
+    """
+    token = _THREADS.set(int(n) if n else None)
+    try:
+        yield
+    finally:
+        _THREADS.reset(token)
+
+
+def threads() -> Optional[int]:
+    """The CPU threads `model_threads` asks for (None: the runtime's default)."""
+    return _THREADS.get()
+
+
+def _tensorflow_threads() -> None:
+    n = threads()
+    if n:
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+        except RuntimeError:                         # TensorFlow already running: its own count
+            pass
 
 
 @BACKENDS.register("keras", files=("model.keras",))
@@ -24,6 +62,7 @@ def keras_backend(folder: Path, meta: dict) -> Callable:
     from visiontk.model_files import load_keras_model
 
     path = Path(folder) / "model.keras"
+    _tensorflow_threads()
     model = load_keras_model(path)
     predict = keras_predict_fn(model)
     shape = model.input_shape
@@ -49,6 +88,8 @@ def _export_backend(fmt) -> Callable:
     """The backend of an export format: its loader, outputs restructured from metadata.json."""
 
     def backend(folder: Path, meta: dict) -> Callable:
+        if fmt.name == "saved_model":
+            _tensorflow_threads()
         return _opened(fmt, Path(folder) / fmt.files, lambda: fmt.load(folder), meta)
 
     return backend

@@ -52,7 +52,8 @@ def row_of(item, frame: Optional[int], prediction) -> dict:
 
 def predict_sources(predictor, sources: list, writers: list, *, batch_size: int = 32,
                     annotated=None, strict: bool = False, max_frames: int = 0,
-                    warn: Callable[[str], None] = print, total: Optional[int] = None) -> Summary:
+                    warn: Callable[[str], None] = print, total: Optional[int] = None,
+                    decoders: Optional[int] = None) -> Summary:
     """Predict every image and frame of `sources` in batches; each row goes to every writer.
 
     Args:
@@ -66,6 +67,7 @@ def predict_sources(predictor, sources: list, writers: list, *, batch_size: int 
             Ctrl-C).
         warn: takes the one-line report of each unreadable input.
         total: images + frames expected, for the progress bar (None: no bar total).
+        decoders: threads that decode and preprocess images (None: reader.default_decoders()).
 
     Returns:
         The Summary (images, frames, skipped, seconds).
@@ -73,13 +75,14 @@ def predict_sources(predictor, sources: list, writers: list, *, batch_size: int 
     Raises:
         DataError: with `strict`, the first unreadable input.
     """
-    from visiontk.infer.reader import Batch, Live, Reader, Skipped, VideoEnd, VideoStart
+    from visiontk.infer.reader import Reader, default_decoders, opencv_threads
     from visiontk.runtime.preprocess import preprocess
 
     summary = Summary()
     t0 = time.perf_counter()
     reader = Reader(sources, lambda frames: preprocess(frames, predictor.meta), batch_size,
-                    keep_frames=annotated is not None, max_frames=max_frames)
+                    keep_frames=annotated is not None, max_frames=max_frames,
+                    workers=decoders or default_decoders())
 
     def emit(item, frame_index, frame, prediction) -> None:
         row = row_of(item, frame_index, prediction)
@@ -102,29 +105,37 @@ def predict_sources(predictor, sources: list, writers: list, *, batch_size: int 
                             f"unreadable inputs are reported and skipped)")
         warn(f"skipped: {reason}")
 
-    reader.start()
-    try:
-        with rate_counter("predicting", total) as shown:
-            for message in reader:
-                if isinstance(message, Batch):
-                    preds = predictor.task.decode(predictor.raw(message.inputs), predictor.meta,
-                                                  message.sizes)
-                    frames = message.frames or [None] * len(preds)
-                    for (item, index), frame, pred in zip(message.entries, frames, preds):
-                        emit(item, index, frame, pred)
-                    shown.n += len(preds)
-                elif isinstance(message, Skipped):
-                    skip(message.reason)
-                elif isinstance(message, VideoStart) and annotated is not None:
-                    annotated.video_start(message.item, message.fps, message.size)
-                elif isinstance(message, VideoEnd) and annotated is not None:
-                    annotated.video_end(message.item)
-                elif isinstance(message, Live):
-                    _live(predictor, message, emit, skip, max_frames, shown, annotated)
-    finally:
-        reader.stop()
+    with opencv_threads(1):
+        reader.start()
+        try:
+            _consume(reader, predictor, emit, skip, annotated, max_frames, total)
+        finally:
+            reader.stop()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _consume(reader, predictor, emit, skip, annotated, max_frames: int, total) -> None:
+    """The model on each Batch of the reader, the other messages handled in order."""
+    from visiontk.infer.reader import Batch, Live, Skipped, VideoEnd, VideoStart
+
+    with rate_counter("predicting", total) as shown:
+        for message in reader:
+            if isinstance(message, Batch):
+                preds = predictor.task.decode(predictor.raw(message.inputs), predictor.meta,
+                                              message.sizes)
+                frames = message.frames or [None] * len(preds)
+                for (item, index), frame, pred in zip(message.entries, frames, preds):
+                    emit(item, index, frame, pred)
+                shown.n += len(preds)
+            elif isinstance(message, Skipped):
+                skip(message.reason)
+            elif isinstance(message, VideoStart) and annotated is not None:
+                annotated.video_start(message.item, message.fps, message.size)
+            elif isinstance(message, VideoEnd) and annotated is not None:
+                annotated.video_end(message.item)
+            elif isinstance(message, Live):
+                _live(predictor, message, emit, skip, max_frames, shown, annotated)
 
 
 def _live(predictor, message, emit, skip, max_frames: int, shown, annotated) -> None:

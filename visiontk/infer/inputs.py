@@ -83,22 +83,31 @@ class Folder(Source):
     def __init__(self, root: Path):
         self.root = root
 
-    def _walk(self, folder: Path) -> Iterator[Path]:
-        try:                    # names only (not DirEntry objects): a folder's listing stays small
-            names = sorted(os.listdir(folder))
+    def _walk(self, folder: Path, rel: str = "") -> Iterator[tuple[str, str]]:
+        """(path, path below the root) of each image, as str(folder / name) and os.path.relpath
+        write them, built from strings (a Path and a relpath per file cost 10 us, a tenth of
+        decoding a small image)."""
+        names, folders = [], set()
+        try:            # names only (not DirEntry objects): a folder's listing stays small
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    names.append(entry.name)
+                    if entry.is_dir():           # from the listing itself: no stat per file
+                        folders.add(entry.name)
         except OSError:
-            return                                   # an unreadable sub-folder: nothing in it
-        for name in names:
-            path = folder / name
-            if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
-                if not path.is_dir():
-                    yield path
-            elif path.is_dir():
-                yield from self._walk(path)
+            return                               # an unreadable sub-folder: nothing in it
+        head = str(folder / "_")[:-1]            # "photos/", or "" for the folder "."
+        for name in sorted(names):
+            image = os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+            if name not in folders:
+                if image:
+                    yield head + name, rel + name
+            elif not image:                      # (a folder named like an image is not read)
+                yield from self._walk(folder / name, f"{rel}{name}{os.sep}")
 
     def items(self):
-        for p in self._walk(self.root):
-            yield Item(str(p), "image", os.path.relpath(p, self.root))
+        for path, rel in self._walk(self.root):
+            yield Item(path, "image", rel)
 
     def count(self):
         return sum(1 for _ in self._walk(self.root))

@@ -31,21 +31,44 @@ def letterbox_params(h: int, w: int, th: int, tw: int):
 
 
 def preprocess(frames_bgr: list[np.ndarray], meta: dict) -> np.ndarray:
-    """BGR uint8 frames -> float32 batch (N, H, W, C) as the model was trained on."""
+    """BGR uint8 frames -> float32 batch (N, H, W, C) as the model was trained on.
+
+    Each frame is resized into one uint8 batch, which is turned to RGB and float once: the same
+    values as converting each image on its own (resizing works per channel, x / 255 per element),
+    at about half the cost for small images.
+    """
     h, w, c = meta["input"]["shape"]
-    mode = meta["input"].get("resize", "stretch")
-    out = np.zeros((len(frames_bgr), h, w, c), np.float32)
+    pad = meta["input"].get("resize", "stretch") == "pad"
+    batch = np.zeros((len(frames_bgr), h, w, c), np.uint8)
+    if not frames_bgr:
+        return batch.astype(np.float32)
     for i, frame in enumerate(frames_bgr):
-        img = frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[..., None] if c == 1 else \
-            cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        img = _channels(frame, c)
         ih, iw = img.shape[:2]
         interp = cv2.INTER_AREA if (ih > h or iw > w) else cv2.INTER_LINEAR
-        if mode == "pad":
+        if pad:
             _, nh, nw, top, left = letterbox_params(ih, iw, h, w)
-            resized = cv2.resize(img, (nw, nh), interpolation=interp).reshape(nh, nw, c)
-            out[i, top:top + nh, left:left + nw] = resized.astype(np.float32) / 255.0
+            batch[i, top:top + nh, left:left + nw] = \
+                cv2.resize(img, (nw, nh), interpolation=interp).reshape(nh, nw, c)
         else:
-            resized = img if (ih, iw) == (h, w) else cv2.resize(img, (w, h), interpolation=interp)
-            out[i] = resized.reshape(h, w, c).astype(np.float32) / 255.0
-    return out
+            batch[i] = (img if (ih, iw) == (h, w) else
+                        cv2.resize(img, (w, h), interpolation=interp)).reshape(h, w, c)
+    if c == 3:                                   # BGR -> RGB for the whole batch at once
+        batch = cv2.cvtColor(batch.reshape(-1, w, 3), cv2.COLOR_BGR2RGB).reshape(batch.shape)
+    return cv2.LUT(batch.reshape(-1, w, c), _UNIT).reshape(batch.shape)
+
+
+# x / 255 in float32 for every uint8 value: a table look-up gives exactly what
+# `x.astype(np.float32) / 255.0` gives, element by element.
+_UNIT = np.arange(256, dtype=np.float32) / np.float32(255.0)
+
+
+def _channels(frame: np.ndarray, c: int) -> np.ndarray:
+    """The frame with the model's channel count, in BGR order for colour (grey: one channel)."""
+    if frame.ndim == 2 or frame.shape[2] == 1:
+        img = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    elif frame.shape[2] == 4:
+        img = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    else:
+        img = frame
+    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if c == 1 else img

@@ -79,10 +79,13 @@ def onnx_session(path: Path, threads: int | None = None):
 
 
 def load_onnx(path: Path) -> Callable:
-    """fn(batch float32 NHWC) -> {output name: numpy array} through ONNX Runtime."""
+    """fn(batch float32 NHWC) -> {output name: numpy array} through ONNX Runtime (on the threads of
+    visiontk.infer.backends.model_threads, by default one per core)."""
     import numpy as np
 
-    session = onnx_session(path)
+    from visiontk.infer.backends import threads
+
+    session = onnx_session(path, threads())
     names = [o.name for o in session.get_outputs()]
     input_name = session.get_inputs()[0].name
 
@@ -91,6 +94,7 @@ def load_onnx(path: Path) -> Callable:
         return dict(zip(names, out))
 
     run.input_dims = tuple(session.get_inputs()[0].shape[1:])     # str for dynamic dimensions
+    run.session = session
     return run
 
 

@@ -37,7 +37,9 @@ def write_tflite(saved_model_dir: Path, path: Path) -> Path:
 
 
 def _interpreter(path: Path):
-    threads = max(1, os.cpu_count() or 1)
+    from visiontk.infer.backends import threads as model_threads
+
+    threads = model_threads() or max(1, os.cpu_count() or 1)
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
