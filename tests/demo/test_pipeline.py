@@ -24,6 +24,7 @@ from visiontk.infer.sources import ArraySource
 from visiontk.infer.video import run_demo
 
 STAGE_THREADS = ("visiontk-capture", "visiontk-inference", "visiontk-writer")
+STEP = 0.03                 # seconds a slow fake stage takes per frame
 
 
 def stamped(n: int, size=(64, 48)) -> list:
@@ -103,24 +104,24 @@ def test_a_file_loses_no_frame_and_keeps_the_order_through_every_stage(monkeypat
 
 
 def test_the_stages_overlap_a_frame_costs_about_the_slowest_stage():
-    """Reading, the model and drawing take 15 ms each (sleeps: no CPU, so a busy machine does not
-    matter): in series 45 ms a frame, in the pipeline about 15."""
+    """Reading, the model and drawing take 30 ms each (sleeps: no CPU, so a busy machine matters
+    little): in series 90 ms a frame (60 ms with only the reading apart), in the pipeline about 30."""
 
     class SlowDraw(SlowModel):
         def draw(self, frame, pred):
-            time.sleep(0.015)
+            time.sleep(STEP)
             return super().draw(frame, pred)
 
-    frames = stamped(30)
+    frames = stamped(20)
 
     def read(i):
-        time.sleep(0.015)
+        time.sleep(STEP)
         return frames[i] if i < len(frames) else None
 
-    res = run_demo(SlowDraw(0.015), ArraySource(read, name="slow file"), show=False,
+    res = run_demo(SlowDraw(STEP), ArraySource(read, name="slow file"), show=False,
                    echo=lambda *_: None)
-    assert res.frames == 30 and res.exit_code == 0
-    assert res.seconds < 30 * 0.025, res.seconds    # model and drawing in series: >= 30 x 0.03 s
+    assert res.frames == 20 and res.exit_code == 0
+    assert res.seconds < 20 * STEP * 1.6, res.seconds    # model and drawing in series: >= 20 x 2 STEP
 
 
 def test_a_real_video_file_is_written_whole_and_in_order(tmp_path):
@@ -307,3 +308,28 @@ def test_cli_ctrl_c_exits_130_with_a_playable_video(tmp_path):
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["interrupted: rerun the same command to start over"]
     assert len(read_video(out)[0]) > 0
+
+
+def test_predictor_stream_runs_the_model_ahead_and_stops_its_threads():
+    """Predictor.stream uses the same stages: the model works on the next frame while the loop's
+    body handles this one, every frame of a file comes in order, `break` stops the threads, and a
+    model error comes out of the generator after the frames before it."""
+    from visiontk.infer.predictor import Predictor
+
+    model = SlowModel(STEP)
+    t0 = time.perf_counter()
+    seen = []
+    for index, frame, _ in Predictor.stream(model, ArraySource(stamped(20))):
+        time.sleep(STEP)                          # the caller's own work on each frame
+        seen.append((index, int(frame[0, 0, 0])))
+    assert seen == [(i, i) for i in range(20)]
+    assert time.perf_counter() - t0 < 20 * STEP * 1.6     # in series: >= 20 x 2 STEP
+    for _ in Predictor.stream(SlowModel(0.0), fast_camera(100000)):
+        break
+    assert_stages_stopped()
+    error, seen = ModelError("model.onnx: failed on frame 4"), []
+    with pytest.raises(ModelError) as raised:
+        for r in Predictor.stream(FailingModel("model", error), ArraySource(stamped(50))):
+            seen.append(r.index)
+    assert raised.value is error and seen == [0, 1, 2]
+    assert_stages_stopped()

@@ -154,10 +154,12 @@ class Predictor:
 
     def stream(self, source) -> Iterator[StreamResult]:
         """Predict the frames of a video file, a camera, a stream URL or a folder of images as they
-        are read (a background thread decodes the next frames while the model runs).
+        are read: a background thread decodes the next frames and another runs the model on them
+        while the loop's body handles the previous one (the demo's pipeline, visiontk/infer/video.py).
 
-        Files and folders give every frame; a live source (camera, stream) gives the newest frame
-        each time the model is ready, skipping stale ones. Stop early with `break`.
+        Files and folders give every frame, in order; a live source (camera, stream) gives the
+        newest frame each time the model is ready, skipping stale ones. Stop early with `break`
+        (the threads stop and the source is released).
 
         Args:
             source: a video file, a camera index (0 or "0"), a URL (rtsp://, http://), a folder of
@@ -169,24 +171,19 @@ class Predictor:
         Raises:
             DataError: the source cannot be opened, or fails while it is read (a damaged frame, a
                 dropped stream); the frames before it were yielded.
+            ModelError: the model failed on a frame (raised here, from the model's thread).
         """
         from visiontk.infer.sources import open_source
-        from visiontk.infer.video import Grabber
+        from visiontk.infer.video import stages
 
         try:
             src = open_source(source)
         except InputError as exc:
             raise DataError(str(exc)) from None
-        grabber = Grabber(src, drop_stale=src.live)
-        grabber.start()
-        try:
-            while (item := grabber.next()) is not None:
-                index, _, frame = item
-                yield StreamResult(index, frame, self._predict_frames([frame])[0])
-        finally:
-            grabber.stop()
-            grabber.join(timeout=2.0)
-            src.release()
+        with stages(self, src) as (grabber, model):
+            while (item := model.get()) is not None:
+                index, _, frame, prediction, _ = item
+                yield StreamResult(index, frame, prediction)
         if grabber.failed:
             raise DataError(grabber.ended)
 

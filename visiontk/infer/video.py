@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -369,18 +370,14 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
                  f"showing a window")
         show = gui
     result = DemoResult(saved=str(save) if save else None)
-    grabber = Grabber(src, drop_stale=src.live)
-    model = Inference(predictor, grabber, depth=1 if src.live else 4, limit=max_frames,
-                      fps_cap=fps_cap)
     writer = None
     model_times: deque = deque(maxlen=1000)
     recent: deque = deque(maxlen=30)
     t_start = time.perf_counter()
-    grabber.start()
-    model.start()
     failing = True
     try:
-        with counting(f"demo {src.name}", _total(src, max_frames)) as shown:
+        with stages(predictor, src, limit=max_frames, fps_cap=fps_cap) as (grabber, model), \
+                counting(f"demo {src.name}", _total(src, max_frames)) as shown:
             while not max_frames or result.frames < max_frames:
                 item = model.get()
                 if item is None:
@@ -409,11 +406,9 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
                         break
             else:
                 result.ended = f"stopped after --max-frames {max_frames}"
-            if model.error is not None:
-                raise model.error
         failing = False
     finally:
-        _shut_down(grabber, model, src, writer, show, failing)
+        _close(writer, show, failing)
     result.seconds = time.perf_counter() - t_start
     result.fps = result.frames / result.seconds if result.seconds > 0 else 0.0
     result.model_ms = float(np.median(model_times) * 1e3) if model_times else 0.0
@@ -425,15 +420,37 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
     return result
 
 
-def _shut_down(grabber: Grabber, model: Inference, src: FrameSource, writer: Optional[Writer],
-               show: bool, failing: bool) -> None:
-    """Stop the stages (each notices within ~0.1 s), release the source, complete the video. An
-    error of the writer is raised unless another exception is already on its way out."""
-    model.stop()
-    grabber.stop()
-    model.join(timeout=2.0)
-    grabber.join(timeout=2.0)
-    src.release()
+@contextmanager
+def stages(predictor, src: FrameSource, *, limit: int = 0, fps_cap: float = 0.0):
+    """The capture and model stages running on `src`: yields (Grabber, Inference); take the
+    processed frames with `Inference.get()`. On the way out both threads are stopped (whatever
+    they wait on, within ~0.1 s) and the source released; then the model stage's exception, if it
+    had one, is raised here, in the caller's thread.
+
+    Example:
+        >>> with stages(predictor, open_source("clip.mp4")) as (grabber, model):  # doctest: +SKIP
+        ...     while (item := model.get()) is not None:
+        ...         index, t_capture, frame, prediction, model_seconds = item
+    """
+    grabber = Grabber(src, drop_stale=src.live)
+    model = Inference(predictor, grabber, depth=1 if src.live else 4, limit=limit, fps_cap=fps_cap)
+    grabber.start()
+    model.start()
+    try:
+        yield grabber, model
+    finally:
+        model.stop()
+        grabber.stop()
+        model.join(timeout=2.0)
+        grabber.join(timeout=2.0)
+        src.release()
+    if model.error is not None:
+        raise model.error
+
+
+def _close(writer: Optional[Writer], show: bool, failing: bool) -> None:
+    """Complete the video and close the window. An error of the writer is raised unless another
+    exception is already on its way out."""
     try:
         if writer is not None:
             writer.close()
