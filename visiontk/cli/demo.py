@@ -29,9 +29,11 @@ def demo_cmd(path, source, backend, show, save, max_frames, fps_cap, gallery):
 
     q or Esc quits the window. Without a GUI (opencv-python-headless, no display) the annotated video
     is written instead (to --save, else <source>_demo.mp4 beside a video file or folder, or
-    runs/demo/camera-N_demo.mp4; never over an existing file) and the path is said. Exit code 0 at
-    the end of the stream, 2 when the camera cannot be opened, the stream drops or a frame cannot be
-    read.
+    runs/demo/camera-N_demo.mp4; never over an existing file) and the path is said. Reading, the
+    model, drawing and encoding run in parallel threads; a file's frames are all processed, in
+    order, a camera's stale frames are skipped. Exit code 0 at the end of the stream, 2 when the
+    camera cannot be opened, the stream drops, a frame cannot be read or a stage fails (one line),
+    130 on Ctrl-C; the video written so far is always closed and playable.
 
     \b
     Examples:
