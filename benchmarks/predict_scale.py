@@ -17,19 +17,23 @@ figure. The goal: the 20,000-image peak within 10 % of the 1,000-image one.
 Speed, in one process, rounds alternating:
 - `visiontk predict` as the command runs it (visiontk.cli.main in this process, stdout to
   /dev/null):
-  model load, folder walk, decoding in the background thread, batches, decode, JSON lines;
+  model load, folder walk, decoding in the background thread, batches, decode, JSON lines; with its
+  defaults, and as extra rows with `--threads 1` (the model on one core, the others left to
+  decoding) and with each --command-args given;
 - its loop alone (visiontk.infer.bulk.predict_sources with the Predictor already loaded);
 - the hand-written loop: every image decoded, resized and normalised beforehand (untimed), then
   `session.run` on batches of the same size on the same model.onnx: the model alone, with a
-  default onnxruntime.InferenceSession and with visiontk's session options (no spinning threads);
-  the faster of the two is the reference. The goal: predict >= 0.8x that loop;
+  default onnxruntime.InferenceSession and with visiontk's session options (no spinning threads),
+  both on ONNX Runtime's default threads; the faster of the two is the reference. The goal:
+  predict >= 0.8x that loop. An extra row runs it on one intra-op thread (the fair partner of
+  `--threads 1`, never the reference);
 - for scale, a hand-written loop that decodes each batch before running it (no thread).
 
 Decoding is not free where the model already uses every core: on 2 cores a 28-64 px PNG costs about
-50 us to decode and 40 us to resize, against ~240 us of the model (ResNet-18 narrow, 64 px, batch
-32); the background thread hides it only when a core is left over. `--model-threads 1` runs the
-model (of every contender alike) on one core, which leaves the other to decoding, as a machine
-with spare cores does.
+40-50 us to decode and 10-20 us to resize and convert, against ~220 us of model CPU per image
+(ResNet-18 narrow, 64 px, batch 32); the background thread hides it only where a core has idle time.
+`--model-threads N` runs the model of every contender (predict included, with `--threads N`) on N
+intra-op threads.
 """
 
 from __future__ import annotations
@@ -153,24 +157,16 @@ def sessions(export: Path, threads: int) -> dict:
             "visiontk's session options": onnx_session(path, threads or None)}
 
 
-def pin_model_threads(threads: int) -> None:
-    """Make visiontk's ONNX backend open its sessions with `threads` intra-op threads (a lever of
-    this benchmark only: the backend takes no such option)."""
-    import importlib
-
-    onnx = importlib.import_module("visiontk.export.formats.onnx")
-    original = onnx.onnx_session
-    onnx.onnx_session = lambda path, _threads=None: original(path, threads)
-
-
-def predict_loop(export: Path, folder: Path, batch_size: int):
+def predict_loop(export: Path, folder: Path, batch_size: int, threads: int = 0):
     """fn() -> seconds of predict's own loop (the Predictor loaded once, outside the timing)."""
+    from visiontk.infer.backends import model_threads
     from visiontk.infer.bulk import predict_sources
     from visiontk.infer.inputs import open_sources
     from visiontk.infer.predictor import Predictor
     from visiontk.infer.writers import JsonLines
 
-    predictor = Predictor(export, "onnx")
+    with model_threads(threads or None):
+        predictor = Predictor(export, "onnx")
 
     def run() -> float:
         with open(os.devnull, "w") as sink:
@@ -182,18 +178,45 @@ def predict_loop(export: Path, folder: Path, batch_size: int):
     return run
 
 
-def predict_command(export: Path, folder: Path, batch_size: int):
-    """fn() -> seconds of `visiontk predict EXPORT FOLDER` run by the CLI in this process."""
+def predict_command(export: Path, folder: Path, batch_size: int, *extra: str):
+    """fn() -> seconds of `visiontk predict EXPORT FOLDER [EXTRA]` run by the CLI in this
+    process."""
     from visiontk.cli import main
 
     def run() -> float:
         with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
             t0 = time.perf_counter()
             with contextlib.suppress(SystemExit):
-                main(["predict", str(export), str(folder), "--batch-size", str(batch_size)])
+                main(["predict", str(export), str(folder), "--batch-size", str(batch_size),
+                      *extra])
             return time.perf_counter() - t0
 
     return run
+
+
+def contenders(export: Path, speed: Path, args, meta: dict) -> tuple[dict, list]:
+    """{label: fn() -> seconds} of every loop timed, and the labels of the reference loops."""
+    threads = [] if not args.model_threads else ["--threads", str(args.model_threads)]
+    fns = {"visiontk predict FOLDER (the command, in-process)": predict_command(
+               export, speed, args.batch_size, *threads),
+           "predict's loop (model already loaded)": predict_loop(export, speed, args.batch_size,
+                                                                 args.model_threads)}
+    extra = [] if args.model_threads else [["--threads", "1"]]
+    for more in extra + [a.split() for a in args.command_args]:
+        fns[f"visiontk predict FOLDER {' '.join(more)}"] = predict_command(
+            export, speed, args.batch_size, *threads, *more)
+    refs = []
+    for label, session in sessions(export, args.model_threads).items():
+        refs.append(f"hand-written, pre-decoded batches, {label}")
+        fns[refs[-1]] = hand_written(export, speed, args.batch_size, meta, session)
+    if not args.model_threads:
+        fns["hand-written, pre-decoded, visiontk's session options, 1 thread (not the reference)"] \
+            = hand_written(export, speed, args.batch_size, meta,
+                           sessions(export, 1)["visiontk's session options"])
+    fns["hand-written, decoding as it goes (no thread), visiontk's session options"] = serial(
+        export, speed, args.batch_size, meta,
+        sessions(export, args.model_threads)["visiontk's session options"])
+    return fns, refs
 
 
 def main() -> None:
@@ -208,8 +231,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--speed-only", action="store_true", help="skip the memory part")
     ap.add_argument("--model-threads", type=int, default=0,
-                    help="ONNX Runtime intra-op threads of every contender in the speed part (0: "
-                         "its default, one per core; 1 leaves the other cores to decoding)")
+                    help="ONNX Runtime intra-op threads of every contender in the speed part, "
+                         "predict's --threads (0: its default, one per core)")
+    ap.add_argument("--command-args", action="append", default=[],
+                    help="an extra row: the command with these options (e.g. '--decoders 2')")
     args = ap.parse_args()
     os.environ["CI"] = "true"                      # no progress bar in the timed command
 
@@ -247,20 +272,7 @@ def main() -> None:
             growth = mem["large"] / mem["small"] - 1
             print(f"{args.large:,} vs {args.small:,} images: {100 * growth:+.1f} % (goal: within "
                   f"10 %)")
-        if args.model_threads:
-            pin_model_threads(args.model_threads)
-        fns = {"visiontk predict FOLDER (the command, in-process)": predict_command(
-                   export, speed, args.batch_size),
-               "predict's loop (model already loaded)": predict_loop(export, speed,
-                                                                     args.batch_size)}
-        refs = {}
-        for label, session in sessions(export, args.model_threads).items():
-            refs[f"hand-written, pre-decoded batches, {label}"] = hand_written(
-                export, speed, args.batch_size, meta, session)
-        fns.update(refs)
-        fns["hand-written, decoding as it goes (no thread), visiontk's session options"] = serial(
-            export, speed, args.batch_size, meta,
-            sessions(export, args.model_threads)["visiontk's session options"])
+        fns, refs = contenders(export, speed, args, meta)
         for fn in fns.values():                     # warm-up
             fn()
         times: dict = {k: [] for k in fns}
@@ -269,9 +281,12 @@ def main() -> None:
                 times[name].append(fn())
         rate = {k: args.speed_images / statistics.median(v) for k, v in times.items()}
         ref = max(rate[k] for k in refs)
+        from visiontk.infer.reader import default_decoders
+
         threads = args.model_threads or "ONNX Runtime's default"
         print(f"\nimages/s over {args.speed_images:,} images (median of {args.rounds} rounds, "
-              f"alternating; model intra-op threads: {threads}); ratios to the faster pre-decoded "
+              f"alternating; model intra-op threads: {threads}; predict's decoding threads: "
+              f"{default_decoders()} of {os.cpu_count()} cores); ratios to the faster pre-decoded "
               f"hand-written loop")
         print(table(["", "images/s", "rounds", "ratio"],
                     [[k, f"{r:.0f}", " ".join(f"{args.speed_images / s:.0f}" for s in times[k]),

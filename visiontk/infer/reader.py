@@ -227,7 +227,12 @@ class Reader(threading.Thread):
         """The messages in source order (start() the thread first); an error of the reading or a
         decoding thread is raised here."""
         while True:
-            message = self.queue.get()
+            try:
+                message = self.queue.get(timeout=0.1)
+            except queue.Empty:
+                if self.stopping.is_set():       # stop() from another thread
+                    return
+                continue
             if message is None:
                 return
             for m in message.result() if isinstance(message, Future) else [message]:

@@ -50,12 +50,14 @@ def preprocess(frames_bgr: list[np.ndarray], meta: dict) -> np.ndarray:
             _, nh, nw, top, left = letterbox_params(ih, iw, h, w)
             batch[i, top:top + nh, left:left + nw] = \
                 cv2.resize(img, (nw, nh), interpolation=interp).reshape(nh, nw, c)
-        else:
-            batch[i] = (img if (ih, iw) == (h, w) else
-                        cv2.resize(img, (w, h), interpolation=interp)).reshape(h, w, c)
-    if c == 3:                                   # BGR -> RGB for the whole batch at once
-        batch = cv2.cvtColor(batch.reshape(-1, w, 3), cv2.COLOR_BGR2RGB).reshape(batch.shape)
-    return cv2.LUT(batch.reshape(-1, w, c), _UNIT).reshape(batch.shape)
+        elif (ih, iw) == (h, w):
+            batch[i] = img.reshape(h, w, c)
+        else:                                    # straight into the batch (a contiguous view)
+            cv2.resize(img, (w, h), dst=batch[i], interpolation=interp)
+    rows = batch.reshape(-1, w, c)               # the batch as one image, N*H rows high
+    if c == 3:                                   # BGR -> RGB for the whole batch, in place
+        cv2.cvtColor(rows, cv2.COLOR_BGR2RGB, dst=rows)
+    return cv2.LUT(rows, _UNIT).reshape(batch.shape)
 
 
 # x / 255 in float32 for every uint8 value: a table look-up gives exactly what
