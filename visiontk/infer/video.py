@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -311,9 +312,12 @@ class Inference(threading.Thread):
                 continue
         return False
 
-    def get(self):
-        """The next processed frame, or None once the stage has ended (see `error`)."""
+    def get(self, interrupted: Optional[threading.Event] = None):
+        """The next processed frame, or None once the stage has ended (see `error`); raises
+        KeyboardInterrupt within 0.1 s of `interrupted` being set."""
         while True:
+            if interrupted is not None and interrupted.is_set():
+                raise KeyboardInterrupt
             try:
                 return self.queue.get(timeout=0.1)
             except queue.Empty:
@@ -376,10 +380,11 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
     t_start = time.perf_counter()
     failing = True
     try:
-        with stages(predictor, src, limit=max_frames, fps_cap=fps_cap) as (grabber, model), \
+        with ctrl_c_as_flag() as interrupted, \
+                stages(predictor, src, limit=max_frames, fps_cap=fps_cap) as (grabber, model), \
                 counting(f"demo {src.name}", _total(src, max_frames)) as shown:
             while not max_frames or result.frames < max_frames:
-                item = model.get()
+                item = model.get(interrupted)
                 if item is None:
                     break
                 index, t_capture, frame, pred, latency = item
@@ -418,6 +423,31 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
         if grabber.failed:
             result.error = grabber.ended
     return result
+
+
+@contextmanager
+def ctrl_c_as_flag():
+    """Inside: Ctrl-C sets the Event yielded instead of raising KeyboardInterrupt wherever the main
+    thread happens to be: raised between a queue's lock acquire and release, it would leave the lock
+    held and the shutdown waiting on it forever. The loop checks the Event and raises
+    KeyboardInterrupt itself, at a safe point; a second Ctrl-C raises at once. Outside the main
+    thread (where Python delivers no signal) nothing changes."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    previous = signal.default_int_handler if previous is None else previous
+
+    def on_ctrl_c(signum, frame):
+        flag.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
