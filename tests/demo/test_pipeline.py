@@ -333,3 +333,16 @@ def test_predictor_stream_runs_the_model_ahead_and_stops_its_threads():
             seen.append(r.index)
     assert raised.value is error and seen == [0, 1, 2]
     assert_stages_stopped()
+
+
+def test_fps_cap_spaces_the_model_calls():
+    """--fps-cap 20 on a file: every frame, at most 20 model calls a second (9 gaps >= 45 ms)."""
+    class Timed(SlowModel):
+        def predict(self, frames):
+            self.times = getattr(self, "times", []) + [time.perf_counter()]
+            return super().predict(frames)
+
+    model = Timed(0.0)
+    res = run_demo(model, ArraySource(stamped(10)), show=False, fps_cap=20.0, echo=lambda *_: None)
+    assert res.frames == 10 and model.seen == list(range(10))
+    assert min(np.diff(model.times)) > 0.045, np.diff(model.times)
