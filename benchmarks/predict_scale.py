@@ -16,24 +16,25 @@ figure. The goal: the 20,000-image peak within 10 % of the 1,000-image one.
 
 Speed, in one process, rounds alternating:
 - `visiontk predict` as the command runs it (visiontk.cli.main in this process, stdout to
-  /dev/null):
-  model load, folder walk, decoding in the background thread, batches, decode, JSON lines; with its
-  defaults, and as extra rows with `--threads 1` (the model on one core, the others left to
-  decoding) and with each --command-args given;
+  /dev/null): model load, folder walk, worker threads that read, preprocess and run the model on
+  batches, decode, JSON lines; with its defaults (bulk.thread_plan), and as an extra row with
+  `--workers 1 --threads N` (one thread decoding beside the model on all N cores, the arrangement
+  before thread_plan) and with each --command-args given;
 - its loop alone (visiontk.infer.bulk.predict_sources with the Predictor already loaded);
 - the hand-written loop: every image decoded, resized and normalised beforehand (untimed), then
-  `session.run` on batches of the same size on the same model.onnx: the model alone, with a
-  default onnxruntime.InferenceSession and with visiontk's session options (no spinning threads),
-  both on ONNX Runtime's default threads; the faster of the two is the reference. The goal:
-  predict >= 0.8x that loop. An extra row runs it on one intra-op thread (the fair partner of
-  `--threads 1`, never the reference);
+  `session.run` on batches of the same size on the same model.onnx, one after the other: the model
+  alone, with a default onnxruntime.InferenceSession and with visiontk's session options (no
+  spinning threads), both on ONNX Runtime's default threads (one per core); the faster of the two
+  is the reference. The goal: predict >= 0.8x that loop;
+- an extra row, never the reference: the pre-decoded batches run as predict runs them, by as many
+  threads as predict's workers with a one-thread-per-share session each (the model's own ceiling
+  in that arrangement);
 - for scale, a hand-written loop that decodes each batch before running it (no thread).
 
 Decoding is not free where the model already uses every core: on 2 cores a 28-64 px PNG costs about
-40-50 us to decode and 10-20 us to resize and convert, against ~220 us of model CPU per image
-(ResNet-18 narrow, 64 px, batch 32); the background thread hides it only where a core has idle time.
-`--model-threads N` runs the model of every contender (predict included, with `--threads N`) on N
-intra-op threads.
+50 us to read and decode and 13 us to resize and convert, against ~217 us of model CPU per image
+(ResNet-18 narrow, 64 px, batch 32). `--model-threads N` runs the model of every contender on N
+intra-op threads (predict with `--threads N`).
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def hand_written(export: Path, folder: Path, batch_size: int, meta: dict, sessio
             session.run(None, {name: batch})
         return time.perf_counter() - t0
 
+    run.batches = batches
     return run
 
 
@@ -158,22 +160,46 @@ def sessions(export: Path, threads: int) -> dict:
 
 
 def predict_loop(export: Path, folder: Path, batch_size: int, threads: int = 0):
-    """fn() -> seconds of predict's own loop (the Predictor loaded once, outside the timing)."""
+    """fn() -> seconds of predict's own loop (the Predictor loaded once, outside the timing), with
+    the command's threads."""
     from visiontk.infer.backends import model_threads
-    from visiontk.infer.bulk import predict_sources
+    from visiontk.infer.bulk import predict_sources, thread_plan
     from visiontk.infer.inputs import open_sources
     from visiontk.infer.predictor import Predictor
     from visiontk.infer.writers import JsonLines
 
-    with model_threads(threads or None):
+    threads, workers = thread_plan("onnx", threads or None)
+    with model_threads(threads):
         predictor = Predictor(export, "onnx")
 
     def run() -> float:
         with open(os.devnull, "w") as sink:
             t0 = time.perf_counter()
             predict_sources(predictor, open_sources([folder]), [JsonLines(sink, predictor.meta)],
-                            batch_size=batch_size)
+                            batch_size=batch_size, workers=workers)
             return time.perf_counter() - t0
+
+    return run
+
+
+def side_by_side(export: Path, folder: Path, batch_size: int, meta: dict, threads: int):
+    """fn() -> seconds of the pre-decoded batches run by predict's workers' count of threads side
+    by side (each batch whole in one thread), on one session with predict's threads per call."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from visiontk.infer.bulk import thread_plan
+
+    threads, workers = thread_plan("onnx", threads or None)
+    session = sessions(export, threads)["visiontk's session options"]
+    run_all = hand_written(export, folder, batch_size, meta, session)
+    pool = ThreadPoolExecutor(workers)
+    name = session.get_inputs()[0].name
+    batches = run_all.batches
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        list(pool.map(lambda batch: session.run(None, {name: batch}), batches))
+        return time.perf_counter() - t0
 
     return run
 
@@ -201,7 +227,7 @@ def contenders(export: Path, speed: Path, args, meta: dict) -> tuple[dict, list]
                export, speed, args.batch_size, *threads),
            "predict's loop (model already loaded)": predict_loop(export, speed, args.batch_size,
                                                                  args.model_threads)}
-    extra = [] if args.model_threads else [["--threads", "1"]]
+    extra = [["--workers", "1", "--threads", str(args.model_threads or os.cpu_count())]]
     for more in extra + [a.split() for a in args.command_args]:
         fns[f"visiontk predict FOLDER {' '.join(more)}"] = predict_command(
             export, speed, args.batch_size, *threads, *more)
@@ -209,14 +235,45 @@ def contenders(export: Path, speed: Path, args, meta: dict) -> tuple[dict, list]
     for label, session in sessions(export, args.model_threads).items():
         refs.append(f"hand-written, pre-decoded batches, {label}")
         fns[refs[-1]] = hand_written(export, speed, args.batch_size, meta, session)
-    if not args.model_threads:
-        fns["hand-written, pre-decoded, visiontk's session options, 1 thread (not the reference)"] \
-            = hand_written(export, speed, args.batch_size, meta,
-                           sessions(export, 1)["visiontk's session options"])
+    fns["hand-written, pre-decoded, batches side by side as predict's workers run them (not the "
+        "reference)"] = side_by_side(export, speed, args.batch_size, meta, args.model_threads)
     fns["hand-written, decoding as it goes (no thread), visiontk's session options"] = serial(
         export, speed, args.batch_size, meta,
         sessions(export, args.model_threads)["visiontk's session options"])
     return fns, refs
+
+
+def report_speed(times: dict, refs: list, args, mem: dict, growth) -> None:
+    """The speed table: median images/s per contender, its rounds, its ratio to the faster
+    reference (of the medians), and the median of its ratios to that reference round by round
+    (rounds alternate, so a round's contenders met the same load: the steadier figure on a shared
+    machine); then the JSON line."""
+    from visiontk.infer.bulk import thread_plan
+
+    n = args.speed_images
+    rate = {k: n / statistics.median(v) for k, v in times.items()}
+    ref = max(rate[k] for k in refs)
+    per_round = {k: [(n / t) / max(n / times[r][i] for r in refs) for i, t in enumerate(v)]
+                 for k, v in times.items()}
+    threads, workers = thread_plan("onnx", args.model_threads or None)
+    print(f"\nimages/s over {n:,} images (median of {args.rounds} rounds, alternating; "
+          f"{os.cpu_count()} cores; hand-written loops' intra-op threads: "
+          f"{args.model_threads or 'ONNX Runtime default'}; predict: {workers} workers x {threads} "
+          f"model threads); ratios to the faster pre-decoded hand-written loop")
+    print(table(["", "images/s", "rounds", "ratio", "same-round ratio (range)"],
+                [[k, f"{r:.0f}", " ".join(f"{n / s:.0f}" for s in times[k]), f"{r / ref:.2f}",
+                  f"{statistics.median(per_round[k]):.2f} ({min(per_round[k]):.2f}-"
+                  f"{max(per_round[k]):.2f})"] for k, r in rate.items()]))
+    command = next(iter(rate))
+    print(json.dumps({"peak_rss_mb": {str(args.small): mem["small"] and round(mem["small"], 1),
+                                      str(args.large): mem["large"] and round(mem["large"], 1)},
+                      "memory_growth": growth and round(growth, 4),
+                      "images_per_s": {k: round(r, 1) for k, r in rate.items()},
+                      "command_vs_hand_written": round(rate[command] / ref, 3),
+                      "command_vs_hand_written_same_round": round(
+                          statistics.median(per_round[command]), 3),
+                      "model_threads": args.model_threads,
+                      "load_after": round(os.getloadavg()[0], 2)}))
 
 
 def main() -> None:
@@ -279,25 +336,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, fn in fns.items():
                 times[name].append(fn())
-        rate = {k: args.speed_images / statistics.median(v) for k, v in times.items()}
-        ref = max(rate[k] for k in refs)
-        from visiontk.infer.reader import default_decoders
-
-        threads = args.model_threads or "ONNX Runtime's default"
-        print(f"\nimages/s over {args.speed_images:,} images (median of {args.rounds} rounds, "
-              f"alternating; model intra-op threads: {threads}; predict's decoding threads: "
-              f"{default_decoders()} of {os.cpu_count()} cores); ratios to the faster pre-decoded "
-              f"hand-written loop")
-        print(table(["", "images/s", "rounds", "ratio"],
-                    [[k, f"{r:.0f}", " ".join(f"{args.speed_images / s:.0f}" for s in times[k]),
-                      f"{r / ref:.2f}"] for k, r in rate.items()]))
-        print(json.dumps({"peak_rss_mb": {str(args.small): mem["small"] and round(mem["small"], 1),
-                                          str(args.large): mem["large"] and round(mem["large"], 1)},
-                          "memory_growth": growth and round(growth, 4),
-                          "images_per_s": {k: round(r, 1) for k, r in rate.items()},
-                          "command_vs_hand_written": round(rate[next(iter(rate))] / ref, 3),
-                          "model_threads": args.model_threads,
-                          "load_after": round(os.getloadavg()[0], 2)}))
+        report_speed(times, refs, args, mem, growth)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

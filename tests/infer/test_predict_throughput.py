@@ -85,9 +85,9 @@ def mixed(tmp_path):
 def test_several_decoding_threads_keep_the_rows_and_skipped_lines_in_order(export, mixed, capsys):
     folder, clip = mixed
     args = ["predict", export, folder, clip, folder, "--batch-size", "2"]
-    code, one, err_one = cli_in_process(*args, "--decoders", "1", capsys=capsys)
+    code, one, err_one = cli_in_process(*args, "--workers", "1", capsys=capsys)
     assert code == 0
-    code, three, err_three = cli_in_process(*args, "--decoders", "3", capsys=capsys)
+    code, three, err_three = cli_in_process(*args, "--workers", "3", capsys=capsys)
     assert code == 0 and three == one and err_three.splitlines()[:-1] == err_one.splitlines()[:-1]
     rows = [json.loads(line) for line in one.splitlines()]
     assert [r.get("image") or r["frame"] for r in rows] == [
@@ -101,14 +101,17 @@ def test_several_decoding_threads_keep_the_rows_and_skipped_lines_in_order(expor
 def test_threads_reach_the_model_and_change_no_output(export, mixed, capsys, monkeypatch):
     import importlib
 
+    from visiontk.infer.bulk import thread_plan
+
     onnx = importlib.import_module("visiontk.export.formats.onnx")
     opened, session = [], onnx.onnx_session
     monkeypatch.setattr(onnx, "onnx_session",
                         lambda path, threads=None: opened.append(threads) or session(path, threads))
     folder, _ = mixed
     code, default, _ = cli_in_process("predict", export, folder, capsys=capsys)
-    code2, one, _ = cli_in_process("predict", export, folder, "--threads", "1", capsys=capsys)
-    assert code == code2 == 0 and one == default and opened == [None, 1]
+    code2, three, _ = cli_in_process("predict", export, folder, "--threads", "3", capsys=capsys)
+    assert code == code2 == 0 and three == default
+    assert opened == [thread_plan("onnx")[0], 3]
 
     from visiontk.infer.backends import model_threads
     from visiontk.infer.predictor import Predictor
@@ -120,6 +123,37 @@ def test_threads_reach_the_model_and_change_no_output(export, mixed, capsys, mon
         == 0                                                  # ONNX Runtime's default
     code, out, err = cli_in_process("predict", export, folder, "--threads", "0", capsys=capsys)
     assert code == 2 and "--threads" in err
+
+
+def test_the_thread_plan_shares_the_cores():
+    from visiontk.infer.bulk import thread_plan
+
+    assert thread_plan("onnx", cores=2) == (1, 2)               # two workers, a core each
+    assert thread_plan("onnx", cores=16) == (4, 4)
+    assert thread_plan("onnx", cores=1) == (1, 1)
+    assert thread_plan("onnx", 2, 3, cores=2) == (2, 3)         # --threads, --workers as given
+    assert thread_plan("tflite", cores=8) == (None, 2)          # its own threads; 2 decode
+    assert thread_plan("keras", cores=2) == (None, 1)
+
+
+def test_the_model_runs_in_the_workers_only_where_the_backend_allows(export, mixed, monkeypatch):
+    import threading
+
+    from visiontk.infer.bulk import predict_sources
+    from visiontk.infer.inputs import open_sources
+    from visiontk.infer.predictor import Predictor
+
+    folder, _ = mixed
+    for backend, workers, where in (("onnx", 2, "visiontk-predict-worker"),
+                                    ("onnx", 1, "MainThread"),        # one worker decodes only
+                                    ("tflite", 2, "MainThread")):     # an interpreter: one thread
+        predictor, seen = Predictor(export, backend), set()
+        raw = predictor.raw
+        monkeypatch.setattr(predictor, "raw", lambda batch: seen.add(
+            threading.current_thread().name.rsplit("_", 1)[0]) or raw(batch))
+        summary = predict_sources(predictor, open_sources([folder]), [], batch_size=2,
+                                  workers=workers, warn=lambda _: None)
+        assert summary.images == 9 and seen == {where}, (backend, workers)
 
 
 def test_opencv_runs_on_one_thread_while_reading_and_is_restored(export, mixed, monkeypatch):

@@ -42,14 +42,16 @@ from visiontk.cli.app import cli
 @click.option("--max-frames", default=0, type=click.IntRange(0), show_default=True,
               help="At most this many frames of each video, camera or stream (0: all; a camera "
                    "runs until Ctrl-C).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Threads that read and resize batches of images; with ONNX Runtime each also "
+                   "runs the model on its batch. Default: ONNX Runtime: one per core, at most 4; "
+                   "other backends: one per 4 cores.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,
-              help="CPU threads of the model (ONNX Runtime, TFLite; TensorFlow's when it has not "
-                   "started). Default: the runtime's own, one per core.")
-@click.option("--decoders", type=click.IntRange(1, 64), default=None,
-              help="Threads that decode and resize the images. Default: one per 4 cores, at "
-                   "least one.")
+              help="CPU threads of each model call (ONNX Runtime, TFLite; TensorFlow's when it "
+                   "has not started). Default: ONNX Runtime: the cores shared among the workers; "
+                   "other backends: the runtime's own, one per core.")
 def predict_cmd(path, sources, backend, batch_size, fmt, out, save_dir, force, strict, conf, split,
-                max_frames, threads, decoders):
+                max_frames, workers, threads):
     """Run a trained model (run or export folder PATH, or a model file in one: .keras, .onnx,
     .tflite) on SOURCES; prints one JSON line per image (or writes --out FILE).
 
@@ -68,7 +70,7 @@ def predict_cmd(path, sources, backend, batch_size, fmt, out, save_dir, force, s
       visiontk predict export/classify 0 --max-frames 100
     """
     from visiontk.infer.backends import model_threads
-    from visiontk.infer.bulk import predict_sources
+    from visiontk.infer.bulk import predict_sources, thread_plan
     from visiontk.infer.inputs import open_sources
     from visiontk.infer.load import resolve
     from visiontk.infer.predictor import Predictor
@@ -79,8 +81,9 @@ def predict_cmd(path, sources, backend, batch_size, fmt, out, save_dir, force, s
     fmt = format_for(fmt, out)
     if out is not None:
         _check_out(out, force)
-    resolve(path, backend)                   # a wrong PATH, then a bad SOURCE, fail before loading
+    target = resolve(path, backend)          # a wrong PATH, then a bad SOURCE, fail before loading
     opened = open_sources(sources, split=split)
+    threads, workers = thread_plan(target.backend, threads, workers)
     with model_threads(threads):
         predictor = Predictor(path, backend)
     _set_threshold(predictor, fmt, conf)
@@ -92,7 +95,7 @@ def predict_cmd(path, sources, backend, batch_size, fmt, out, save_dir, force, s
         summary = predict_sources(predictor, opened, [writer], batch_size=batch_size,
                                   annotated=annotated, strict=strict, max_frames=max_frames,
                                   warn=lambda line: click.echo(line, err=True), total=total,
-                                  decoders=decoders)
+                                  workers=workers)
         if summary.images + summary.frames == 0 and summary.skipped:
             from visiontk.errors import DataError
 

@@ -19,6 +19,10 @@ from visiontk.errors import ModelError
 from visiontk.registry import Registry
 
 BACKENDS = Registry("backend", ModelError)
+# Backends whose model may be called from several threads at once, each call on its own threads: an
+# ONNX Runtime session may; a TFLite interpreter may not; TensorFlow spreads one call over every
+# core by itself.
+CONCURRENT = ("onnx",)
 
 _THREADS: ContextVar[Optional[int]] = ContextVar("visiontk_model_threads", default=None)
 

@@ -1,13 +1,20 @@
 """Prediction over many images, videos and streams (`visiontk predict`): the sources are read and
-preprocessed in a background thread (visiontk/infer/reader.py), the Predictor's model runs on each
-batch in this thread, and every prediction goes to the writers as soon as it is decoded.
+preprocessed by background threads (visiontk/infer/reader.py), the Predictor's model runs on each
+batch (in those threads when its backend allows it, else in this one), and every prediction goes to
+the writers, in source order, as soon as it is decoded.
 
 Memory stays flat however many images there are; an unreadable file is reported (one line) and
 skipped, or stops the run with `strict`.
+
+Threads (`thread_plan`): with ONNX Runtime, each of a few worker threads reads a batch, preprocesses
+it and runs the model on it with its own share of the cores (on 2 cores: two workers, one model
+thread each), so that decoding takes its turn on a core instead of preempting the model's thread
+pool.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +50,29 @@ def _count(n: int, what: str) -> str:
     return f"{n:,} {what}{'' if n == 1 else 's'}"
 
 
+def thread_plan(backend: str, threads: Optional[int] = None, workers: Optional[int] = None,
+                cores: Optional[int] = None) -> tuple[Optional[int], int]:
+    """(model threads, worker threads) of a run: what the user gave, else what measures best.
+
+    With a backend whose model may run in several threads at once (backends.CONCURRENT), each
+    worker decodes a batch and runs the model on it: up to 4 workers, the cores shared among them
+    (a single worker only decodes, beside the model in the calling thread). Otherwise the model
+    runs in the calling thread on the runtime's own threads (one per core), and one worker per 4
+    cores decodes.
+
+    Example:
+        >>> thread_plan("onnx", cores=2), thread_plan("onnx", cores=16), thread_plan("tflite", cores=2)
+        ((1, 2), (4, 4), (None, 1))
+    """
+    from visiontk.infer.backends import CONCURRENT
+
+    cores = cores or os.cpu_count() or 1
+    if backend in CONCURRENT:
+        workers = workers or min(cores, 4)
+        return threads or max(1, cores // workers), workers
+    return threads, workers or max(1, cores // 4)
+
+
 def row_of(item, frame: Optional[int], prediction) -> dict:
     """The JSON row of a prediction: {"image": PATH, ...} or {"video": PATH, "frame": I, ...}."""
     if frame is None:
@@ -53,7 +83,7 @@ def row_of(item, frame: Optional[int], prediction) -> dict:
 def predict_sources(predictor, sources: list, writers: list, *, batch_size: int = 32,
                     annotated=None, strict: bool = False, max_frames: int = 0,
                     warn: Callable[[str], None] = print, total: Optional[int] = None,
-                    decoders: Optional[int] = None) -> Summary:
+                    workers: Optional[int] = None) -> Summary:
     """Predict every image and frame of `sources` in batches; each row goes to every writer.
 
     Args:
@@ -67,7 +97,9 @@ def predict_sources(predictor, sources: list, writers: list, *, batch_size: int 
             Ctrl-C).
         warn: takes the one-line report of each unreadable input.
         total: images + frames expected, for the progress bar (None: no bar total).
-        decoders: threads that decode and preprocess images (None: reader.default_decoders()).
+        workers: threads that read and preprocess batches, and run the model on them when the
+            backend allows (None: thread_plan's). Open the Predictor inside
+            `backends.model_threads(thread_plan(...)[0])` to give each its share of the cores.
 
     Returns:
         The Summary (images, frames, skipped, seconds).
@@ -75,14 +107,21 @@ def predict_sources(predictor, sources: list, writers: list, *, batch_size: int 
     Raises:
         DataError: with `strict`, the first unreadable input.
     """
-    from visiontk.infer.reader import Reader, default_decoders, opencv_threads
+    from visiontk.infer.backends import CONCURRENT
+    from visiontk.infer.reader import Reader, opencv_threads
     from visiontk.runtime.preprocess import preprocess
+
+    def infer(inputs, sizes) -> list:
+        return predictor.task.decode(predictor.raw(inputs), predictor.meta, sizes)
 
     summary = Summary()
     t0 = time.perf_counter()
+    workers = workers or thread_plan(predictor.backend)[1]
+    # One worker decodes beside the model (run here); several each run the model on their batches.
+    in_workers = predictor.backend in CONCURRENT and workers > 1
     reader = Reader(sources, lambda frames: preprocess(frames, predictor.meta), batch_size,
-                    keep_frames=annotated is not None, max_frames=max_frames,
-                    workers=decoders or default_decoders())
+                    keep_frames=annotated is not None, max_frames=max_frames, workers=workers,
+                    infer=infer if in_workers else None)
 
     def emit(item, frame_index, frame, prediction) -> None:
         row = row_of(item, frame_index, prediction)
@@ -108,22 +147,26 @@ def predict_sources(predictor, sources: list, writers: list, *, batch_size: int 
     with opencv_threads(1):
         reader.start()
         try:
-            _consume(reader, predictor, emit, skip, annotated, max_frames, total)
+            _consume(reader, infer, emit, skip, annotated, total,
+                     live=lambda message: _live(predictor, message, emit, skip, max_frames,
+                                                annotated))
         finally:
             reader.stop()
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
-def _consume(reader, predictor, emit, skip, annotated, max_frames: int, total) -> None:
-    """The model on each Batch of the reader, the other messages handled in order."""
+def _consume(reader, infer, emit, skip, annotated, total, live) -> None:
+    """Each message of the reader in order: a Batch's predictions (the model run here when the
+    reader did not) to `emit`, unreadable inputs to `skip`, videos' starts and ends, live sources."""
     from visiontk.infer.reader import Batch, Live, Skipped, VideoEnd, VideoStart
 
     with rate_counter("predicting", total) as shown:
         for message in reader:
             if isinstance(message, Batch):
-                preds = predictor.task.decode(predictor.raw(message.inputs), predictor.meta,
-                                              message.sizes)
+                preds = message.predictions
+                if preds is None:
+                    preds = infer(message.inputs, message.sizes)
                 frames = message.frames or [None] * len(preds)
                 for (item, index), frame, pred in zip(message.entries, frames, preds):
                     emit(item, index, frame, pred)
@@ -135,12 +178,12 @@ def _consume(reader, predictor, emit, skip, annotated, max_frames: int, total) -
             elif isinstance(message, VideoEnd) and annotated is not None:
                 annotated.video_end(message.item)
             elif isinstance(message, Live):
-                _live(predictor, message, emit, skip, max_frames, shown, annotated)
+                shown.n += live(message)
 
 
-def _live(predictor, message, emit, skip, max_frames: int, shown, annotated) -> None:
+def _live(predictor, message, emit, skip, max_frames: int, annotated) -> int:
     """A camera or stream through Predictor.stream (the newest frame each time the model is
-    ready)."""
+    ready); returns the frames predicted."""
     capture = message.source.capture
     if annotated is not None:
         annotated.video_start(message.item, capture.fps, capture.size)
@@ -148,7 +191,6 @@ def _live(predictor, message, emit, skip, max_frames: int, shown, annotated) -> 
     try:
         for result in predictor.stream(capture):
             emit(message.item, result.index, result.frame, result.prediction)
-            shown.n += 1
             done += 1
             if max_frames and done >= max_frames:
                 break
@@ -157,6 +199,7 @@ def _live(predictor, message, emit, skip, max_frames: int, shown, annotated) -> 
     finally:
         if annotated is not None:
             annotated.video_end(message.item)
+    return done
 
 
 @contextmanager

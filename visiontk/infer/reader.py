@@ -1,5 +1,7 @@
-"""The reading side of `visiontk predict`: a background thread decodes the images (and video frames)
-of the sources and preprocesses them into model batches, while the calling thread runs the model.
+"""The reading side of `visiontk predict`: background threads decode the images (and video frames)
+of the sources and preprocess them into model batches; the model runs on each batch in the thread
+that prepared it (a model that may be called from several threads at once: ONNX Runtime), or in the
+calling thread.
 
 The queue between them holds a few batches at most, so memory stays flat however many images there
 are, and decoding overlaps the model instead of adding to it (OpenCV and the runtimes release the
@@ -10,7 +12,6 @@ Live for a camera or stream (run by the caller with Predictor.stream, which drop
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,12 +26,6 @@ from visiontk.infer.inputs import Item, Source
 from visiontk.runtime.errors import InputError
 
 QUEUE_BATCHES = 3             # batches decoded ahead of the model
-
-
-def default_decoders(cores: Optional[int] = None) -> int:
-    """Decoding threads for a machine of `cores` CPU cores (default: this one's)."""
-    cores = cores or os.cpu_count() or 1
-    return max(1, cores // 4)
 
 
 @contextmanager
@@ -49,12 +44,14 @@ def opencv_threads(n: int) -> Iterator[None]:
 @dataclass
 class Batch:
     """Decoded images (or video frames): `entries` (item, frame index or None), the model's input
-    batch, the original (h, w) of each, and the BGR frames when the caller draws on them."""
+    batch, the original (h, w) of each, the BGR frames when the caller draws on them, and the
+    predictions when the reading threads run the model too (`inputs` is then None)."""
 
     entries: list
-    inputs: np.ndarray
+    inputs: Optional[np.ndarray]
     sizes: list
     frames: Optional[list] = None
+    predictions: Optional[list] = None
 
 
 @dataclass
@@ -85,9 +82,9 @@ class Reader(threading.Thread):
     """Iterate it for the messages; `stop()` ends it early (e.g. on an error in the caller).
 
     Images are decoded `batch_size` files at a time: by this thread itself with one worker, or with
-    more by a pool of decoding threads that work on consecutive batches side by side (the messages
-    still come out in source order). A video's frames are read here, in order, and preprocessed
-    like a batch of images.
+    more by a pool of threads that work on consecutive batches side by side (the messages still
+    come out in source order). A video's frames are read here, in order, and preprocessed like a
+    batch of images. With `infer`, the thread that prepared a batch also runs the model on it.
 
     Args:
         sources: from visiontk.infer.inputs.open_sources.
@@ -98,18 +95,21 @@ class Reader(threading.Thread):
         keep_frames: keep the decoded frames in each Batch (to draw annotated copies).
         max_frames: at most this many frames of each video (0: all).
         workers: threads that decode and preprocess (1: this thread alone).
+        infer: (input batch, original sizes) -> predictions, for a model that may be called from
+            several threads at once (None: the caller runs the model on Batch.inputs).
     """
 
     def __init__(self, sources: list, prepare: Callable, batch_size: int, *,
-                 keep_frames: bool = False, max_frames: int = 0, workers: int = 1):
+                 keep_frames: bool = False, max_frames: int = 0, workers: int = 1,
+                 infer: Optional[Callable] = None):
         super().__init__(daemon=True, name="visiontk-predict-reader")
-        self.sources, self.prepare = sources, prepare
+        self.sources, self.prepare, self.infer = sources, prepare, infer
         self.batch_size, self.keep_frames, self.max_frames = max(1, int(batch_size)), keep_frames, \
             max_frames
         workers = max(1, int(workers))
         # Futures of batches count as batches: `workers` of them decode at once, a few wait ready.
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES + workers - 1)
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="visiontk-predict-decode") \
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="visiontk-predict-worker") \
             if workers > 1 else None
         self.stopping = threading.Event()
 
@@ -176,8 +176,11 @@ class Reader(threading.Thread):
     def _batch(self, entries: list, frames: list) -> list:
         if not frames:
             return []
-        return [Batch(entries, self.prepare(frames), [f.shape[:2] for f in frames],
-                      frames if self.keep_frames else None)]
+        inputs, sizes = self.prepare(frames), [f.shape[:2] for f in frames]
+        kept = frames if self.keep_frames else None
+        if self.infer is None:
+            return [Batch(entries, inputs, sizes, kept)]
+        return [Batch(entries, None, sizes, kept, self.infer(inputs, sizes))]
 
     def _video(self, item: Item) -> None:
         from visiontk.infer.sources import CaptureSource
