@@ -134,6 +134,10 @@ def test_the_thread_plan_shares_the_cores():
     assert thread_plan("onnx", 2, 3, cores=2) == (2, 3)         # --threads, --workers as given
     assert thread_plan("tflite", cores=8) == (None, 2)          # its own threads; 2 decode
     assert thread_plan("keras", cores=2) == (None, 1)
+    import doctest
+
+    [example] = doctest.DocTestFinder().find(thread_plan, globs={"thread_plan": thread_plan})
+    assert doctest.DocTestRunner().run(example).failed == 0           # the docstring's example
 
 
 def test_the_model_runs_in_the_workers_only_where_the_backend_allows(export, mixed, monkeypatch):

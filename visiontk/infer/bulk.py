@@ -61,8 +61,10 @@ def thread_plan(backend: str, threads: Optional[int] = None, workers: Optional[i
     cores decodes.
 
     Example:
-        >>> thread_plan("onnx", cores=2), thread_plan("onnx", cores=16), thread_plan("tflite", cores=2)
-        ((1, 2), (4, 4), (None, 1))
+        >>> thread_plan("onnx", cores=2), thread_plan("onnx", cores=16)
+        ((1, 2), (4, 4))
+        >>> thread_plan("tflite", cores=2), thread_plan("onnx", threads=2, workers=1, cores=2)
+        ((None, 1), (2, 1))
     """
     from visiontk.infer.backends import CONCURRENT
 
@@ -158,7 +160,8 @@ def predict_sources(predictor, sources: list, writers: list, *, batch_size: int 
 
 def _consume(reader, infer, emit, skip, annotated, total, live) -> None:
     """Each message of the reader in order: a Batch's predictions (the model run here when the
-    reader did not) to `emit`, unreadable inputs to `skip`, videos' starts and ends, live sources."""
+    reader did not) to `emit`, unreadable inputs to `skip`, videos' starts and ends, live
+    sources."""
     from visiontk.infer.reader import Batch, Live, Skipped, VideoEnd, VideoStart
 
     with rate_counter("predicting", total) as shown:
