@@ -346,3 +346,23 @@ def test_fps_cap_spaces_the_model_calls():
     res = run_demo(model, ArraySource(stamped(10)), show=False, fps_cap=20.0, echo=lambda *_: None)
     assert res.frames == 10 and model.seen == list(range(10))
     assert min(np.diff(model.times)) > 0.045, np.diff(model.times)
+
+
+def test_predictor_stream_on_tflite_runs_the_model_in_the_callers_thread():
+    """A TFLite interpreter must not run two calls at once, and the loop's body may call predict:
+    with that backend stream's model runs in the caller's thread."""
+    from visiontk.infer.predictor import Predictor
+
+    class OnTflite(SlowModel):
+        backend = "tflite"
+        meta = {}
+
+        def _predict_frames(self, frames):
+            self.threads = getattr(self, "threads", set()) | {threading.current_thread().name}
+            return self.predict(frames)
+
+    model = OnTflite(0.0)
+    results = list(Predictor.stream(model, ArraySource(stamped(5))))
+    assert [r.index for r in results] == model.seen == list(range(5))
+    assert model.threads == {threading.current_thread().name}
+    assert all(r.prediction is not None for r in results)

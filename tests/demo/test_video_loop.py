@@ -18,6 +18,8 @@ from visiontk.runtime.classification import ClassificationPrediction
 class SlowModel:
     """predict() takes `delay` seconds; draw() paints a white square (an overlay to find)."""
 
+    backend = "fake"                                   # Predictor.stream reads it
+
     def __init__(self, delay: float):
         self.delay, self.last_latency, self.seen = delay, 0.0, []
 

@@ -155,7 +155,8 @@ class Predictor:
     def stream(self, source) -> Iterator[StreamResult]:
         """Predict the frames of a video file, a camera, a stream URL or a folder of images as they
         are read: a background thread decodes the next frames and another runs the model on them
-        while the loop's body handles the previous one (the demo's pipeline, visiontk/infer/video.py).
+        while the loop's body handles the previous one (the demo's pipeline, visiontk/infer/video.py;
+        the tflite backend runs the model in the loop's thread).
 
         Files and folders give every frame, in order; a live source (camera, stream) gives the
         newest frame each time the model is ready, skipping stale ones. Stop early with `break`
@@ -180,10 +181,14 @@ class Predictor:
             src = open_source(source)
         except InputError as exc:
             raise DataError(str(exc)) from None
-        with stages(self, src) as (grabber, model):
+        # A TFLite interpreter must not run two calls at once, and the loop's body may call
+        # predict(): its model runs here, in the caller's thread, between the frames.
+        ahead = self.backend != "tflite"
+        with stages(self if ahead else None, src) as (grabber, model):
             while (item := model.get()) is not None:
                 index, _, frame, prediction, _ = item
-                yield StreamResult(index, frame, prediction)
+                yield StreamResult(index, frame, prediction if ahead else
+                                   self._predict_frames([frame])[0])
         if grabber.failed:
             raise DataError(grabber.ended)
 

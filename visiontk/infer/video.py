@@ -273,7 +273,8 @@ class Inference(threading.Thread):
     a slow output stage holds the model back and the capture stage drops the stale frames).
 
     An exception here is kept in `error` and the queue ends (get() returns None) so that the caller
-    re-raises it; stop() ends the thread within about 0.1 s wherever it waits.
+    re-raises it; stop() ends the thread within about 0.1 s wherever it waits. With `predictor`
+    None the frames pass through unpredicted (prediction None, 0 s): the caller runs the model.
     """
 
     def __init__(self, predictor, grabber: Grabber, *, depth: int, limit: int = 0,
@@ -295,8 +296,11 @@ class Inference(threading.Thread):
                 if item is None:
                     break
                 index, t_capture, frame = item
-                pred = self.predictor.predict([frame])[0]
-                if not self._put((index, t_capture, frame, pred, self.predictor.last_latency)):
+                pred, latency = None, 0.0
+                if self.predictor is not None:
+                    pred = self.predictor.predict([frame])[0]
+                    latency = self.predictor.last_latency
+                if not self._put((index, t_capture, frame, pred, latency)):
                     return
                 done += 1
         except BaseException as exc:              # re-raised by the caller, in its thread
@@ -453,7 +457,7 @@ def ctrl_c_as_flag():
 @contextmanager
 def stages(predictor, src: FrameSource, *, limit: int = 0, fps_cap: float = 0.0):
     """The capture and model stages running on `src`: yields (Grabber, Inference); take the
-    processed frames with `Inference.get()`. On the way out both threads are stopped (whatever
+    processed frames with `Inference.get()` (`predictor` None: unpredicted, see Inference). On the way out both threads are stopped (whatever
     they wait on, within ~0.1 s) and the source released; then the model stage's exception, if it
     had one, is raised here, in the caller's thread.
 
