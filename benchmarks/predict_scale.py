@@ -222,6 +222,8 @@ def predict_command(export: Path, folder: Path, batch_size: int, *extra: str):
 
 def contenders(export: Path, speed: Path, args, meta: dict) -> tuple[dict, list]:
     """{label: fn() -> seconds} of every loop timed, and the labels of the reference loops."""
+    from visiontk.infer.bulk import thread_plan
+
     threads = [] if not args.model_threads else ["--threads", str(args.model_threads)]
     fns = {"visiontk predict FOLDER (the command, in-process)": predict_command(
                export, speed, args.batch_size, *threads),
@@ -235,8 +237,9 @@ def contenders(export: Path, speed: Path, args, meta: dict) -> tuple[dict, list]
     for label, session in sessions(export, args.model_threads).items():
         refs.append(f"hand-written, pre-decoded batches, {label}")
         fns[refs[-1]] = hand_written(export, speed, args.batch_size, meta, session)
-    fns["hand-written, pre-decoded, batches side by side as predict's workers run them (not the "
-        "reference)"] = side_by_side(export, speed, args.batch_size, meta, args.model_threads)
+    workers = thread_plan("onnx", args.model_threads or None)[1]
+    fns[f"hand-written, pre-decoded, {workers} batches at once (not the reference)"] = \
+        side_by_side(export, speed, args.batch_size, meta, args.model_threads)
     fns["hand-written, decoding as it goes (no thread), visiontk's session options"] = serial(
         export, speed, args.batch_size, meta,
         sessions(export, args.model_threads)["visiontk's session options"])
