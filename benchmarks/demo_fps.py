@@ -2,10 +2,10 @@
 """The demo loop's FPS on a 640x480 video file against each of its stages measured alone, in one
 run (stage timings and loop runs alternate round by round; medians of the rounds).
 
-    .venv/bin/python benchmarks/demo_fps.py                       # classify.yaml and MobileNetV2 224
-    .venv/bin/python benchmarks/demo_fps.py --models classify     # one of them
-    .venv/bin/python benchmarks/demo_fps.py export/detect         # an export or run folder
-    .venv/bin/python benchmarks/demo_fps.py --no-save             # the loop writes no video
+    .venv/bin/python benchmarks/demo_fps.py                   # classify.yaml and MobileNetV2 224
+    .venv/bin/python benchmarks/demo_fps.py --models classify # one of them
+    .venv/bin/python benchmarks/demo_fps.py export/detect     # an export or run folder
+    .venv/bin/python benchmarks/demo_fps.py --no-save         # the loop writes no video
 
 The stages are the loop's threads (visiontk/infer/video.py), each timed alone on the same frames:
 capture (decoding the file with cv2.VideoCapture), model (predictor.predict on one frame:
@@ -166,7 +166,8 @@ def bench(label: str, path: Path, args, tmp: Path, video: Path) -> dict:
     rows = [[k, f"{fps[k]:.1f}", " ".join(f"{v:.0f}" for v in rounds[k]), f"{ms[k]:.2f}"]
             for k in (*names, "loop")]
     threads = f", {args.model_threads} model thread(s)" if args.model_threads else ""
-    print(f"\n## {label}: {path} ({args.backend}{threads}), input {predictor.meta['input']['shape']}; "
+    print(f"\n## {label}: {path} ({args.backend}{threads}), "
+          f"input {predictor.meta['input']['shape']}; "
           f"video 640x480, {frames} frames x {args.rounds} rounds"
           f"{'' if save else ', no video written'}; load {os.getloadavg()[0]:.2f}")
     print(table(["stage", "FPS (median)", "rounds", "CPU ms/frame"], rows))
@@ -176,7 +177,8 @@ def bench(label: str, path: Path, args, tmp: Path, video: Path) -> dict:
     per_round = [rounds["loop"][r] / min(rounds[k][r] for k in names) for r in range(args.rounds)]
     print(f"loop / slowest stage ({slowest}) = {ratio:.3f}  (goal >= 0.8; round by round: "
           f"{', '.join(f'{v:.2f}' for v in per_round)}); the stages' CPU time, "
-          f"{sum(ms[k] for k in names):.2f} ms a frame, on {os.cpu_count()} cores: {bound:.0f} FPS; "
+          f"{sum(ms[k] for k in names):.2f} ms a frame, on {os.cpu_count()} cores: "
+          f"{bound:.0f} FPS; "
           f"the loop keeps {fps['loop'] * ms['loop'] / 1e3:.2f} cores busy")
     out = {"model": label, "input": predictor.meta["input"]["shape"], "backend": args.backend,
            "saved": bool(save), "fps": {k: round(v, 1) for k, v in fps.items()},

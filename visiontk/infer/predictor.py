@@ -155,8 +155,8 @@ class Predictor:
     def stream(self, source) -> Iterator[StreamResult]:
         """Predict the frames of a video file, a camera, a stream URL or a folder of images as they
         are read: a background thread decodes the next frames and another runs the model on them
-        while the loop's body handles the previous one (the demo's pipeline, visiontk/infer/video.py;
-        the tflite backend runs the model in the loop's thread).
+        while the loop's body handles the previous one (the demo's pipeline,
+        visiontk/infer/video.py; the tflite backend runs the model in the loop's thread).
 
         Files and folders give every frame, in order; a live source (camera, stream) gives the
         newest frame each time the model is ready, skipping stale ones. Stop early with `break`

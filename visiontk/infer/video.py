@@ -403,7 +403,8 @@ def run_demo(predictor, source, *, show: Optional[bool] = None, save=None, max_f
                 if readout:
                     drawn = draw_readout(drawn, fps, latency * 1e3, result.lag_ms[-1])
                 if save and writer is None:
-                    writer = Writer(Path(save), src.fps, src.size or (frame.shape[1], frame.shape[0]))
+                    size = src.size or (frame.shape[1], frame.shape[0])
+                    writer = Writer(Path(save), src.fps, size)
                 if writer is not None:
                     writer.write(drawn)
                 result.frames += 1
@@ -457,9 +458,10 @@ def ctrl_c_as_flag():
 @contextmanager
 def stages(predictor, src: FrameSource, *, limit: int = 0, fps_cap: float = 0.0):
     """The capture and model stages running on `src`: yields (Grabber, Inference); take the
-    processed frames with `Inference.get()` (`predictor` None: unpredicted, see Inference). On the way out both threads are stopped (whatever
-    they wait on, within ~0.1 s) and the source released; then the model stage's exception, if it
-    had one, is raised here, in the caller's thread.
+    processed frames with `Inference.get()` (`predictor` None: unpredicted, see Inference). On
+    the way out both threads are stopped (whatever they wait on, within ~0.1 s) and the source
+    released; then the model stage's exception, if it had one, is raised here, in the caller's
+    thread.
 
     Example:
         >>> with stages(predictor, open_source("clip.mp4")) as (grabber, model):  # doctest: +SKIP
