@@ -60,11 +60,16 @@ class Annotated:
     def close(self, ok: bool = True) -> None:
         if self._file.closed:
             return
-        for path in list(self.videos):
-            self._close_video(path)
-        self.rows.close()
-        self._file.close()
-        if ok:
-            self._tmp.replace(self.json_path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        try:
+            for path in list(self.videos):
+                self._close_video(path)         # raises when encoding a frame failed
+        except BaseException:
+            ok = False
+            raise
+        finally:
+            self.rows.close()
+            self._file.close()
+            if ok:
+                self._tmp.replace(self.json_path)
+            else:
+                self._tmp.unlink(missing_ok=True)
