@@ -9,7 +9,9 @@ skipped, or stops the run with `strict`.
 Threads (`thread_plan`): with ONNX Runtime, each of a few worker threads reads a batch, preprocesses
 it and runs the model on it with its own share of the cores (on 2 cores: two workers, one model
 thread each), so that decoding takes its turn on a core instead of preempting the model's thread
-pool.
+pool. On 2 cores that ran 0.70x a hand-written loop on pre-decoded batches, against 0.61-0.64x for
+one decoding thread beside the model on both cores (benchmarks/BENCHMARKS.md, section 8); the split
+on more cores is a choice, not a measurement.
 """
 
 from __future__ import annotations
