@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from visiontk.errors import DataError, SourceError
 
-ANNOTATION_KEYS = ("label", "count", "box", "boxes", "classes", "mask", "identity")
+ANNOTATION_KEYS = ("label", "count", "box", "boxes", "classes", "mask", "identity", "instances")
 
 
 @dataclass

@@ -90,6 +90,57 @@ def _check_pair(paths: tuple[Path, Path], part: str, images: np.ndarray, labels:
                         f"{int(labels.argmax())}; Fashion-MNIST labels are 0-9")
 
 
+def locate(path: Optional[str] = None, download: bool = False, *, can_download: bool = True) -> Path:
+    """The folder holding the four idx files: `path`, else the Debian package's folder, else Keras's.
+
+    Args:
+        path: the recipe's data.params.path (only this folder is looked at when given).
+        download: fetch with keras.datasets when nothing is found (needs network).
+        can_download: whether the source offers `download` (named in the error message).
+
+    Raises:
+        SourceError: nothing found, with the package to install and the field to set.
+    """
+    tried = _candidates(path)
+    for folder in tried:
+        if all(_find(folder, s) for pair in FILES.values() for s in pair):
+            return folder
+    if download and not path:
+        return _download()
+    if path and tried[0].is_dir():
+        missing = [s for pair in FILES.values() for s in pair if not _find(tried[0], s)]
+        raise SourceError(f"data.params.path: {tried[0]} lacks {', '.join(missing)} (.gz or not); "
+                          f"it must hold the four Fashion-MNIST idx files")
+    where = ", ".join(str(p) for p in tried)
+    how = ("set data.params.path to a folder holding the four idx files, or set "
+           "data.params.download: true (needs network)") if can_download else \
+        "or set data.params.path to a folder holding the four idx files"
+    raise SourceError(f"Fashion-MNIST not found (looked in {where}); install it with "
+                      f"`apt-get install dataset-fashion-mnist`{',' if can_download else ''} {how}")
+
+
+def _download() -> Path:
+    try:
+        import keras
+
+        keras.datasets.fashion_mnist.load_data()
+    except Exception as exc:  # no network: one line, not a traceback
+        raise SourceError(f"Fashion-MNIST download failed ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:120]}); install it with "
+                          f"`apt-get install dataset-fashion-mnist` instead") from None
+    return _candidates(None)[1]
+
+
+@dataset_reading()
+def read_part(folder: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """The raw (images uint8 (N, 28, 28), labels int32 (N,)) of `part` ("train": the 60,000 training
+    images, "test": the 10,000 test images) from the idx files in `folder` (see `locate`)."""
+    paths = (_find(folder, FILES[part][0]), _find(folder, FILES[part][1]))
+    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    _check_pair(paths, part, images, labels)
+    return images, labels.astype(np.int32)
+
+
 @SOURCES.register("fashion-mnist", aliases=("fashion_mnist",))
 class FashionMNIST(DataSource):
     name = "fashion-mnist"
@@ -112,41 +163,11 @@ class FashionMNIST(DataSource):
             if split == "val" else ""
 
     def folder(self) -> Path:
-        tried = _candidates(self.cfg.path)
-        for folder in tried:
-            if all(_find(folder, s) for pair in FILES.values() for s in pair):
-                return folder
-        if self.cfg.download and not self.cfg.path:
-            return self._download()
-        if self.cfg.path and tried[0].is_dir():
-            missing = [s for pair in FILES.values() for s in pair if not _find(tried[0], s)]
-            raise SourceError(f"data.params.path: {tried[0]} lacks {', '.join(missing)} (.gz or not); "
-                              f"it must hold the four Fashion-MNIST idx files")
-        where = ", ".join(str(p) for p in tried)
-        raise SourceError(
-            f"Fashion-MNIST not found (looked in {where}); install it with "
-            f"`apt-get install dataset-fashion-mnist`, set data.params.path to a folder holding the "
-            f"four idx files, or set data.params.download: true (needs network)")
+        return locate(self.cfg.path, self.cfg.download)
 
-    def _download(self) -> Path:
-        try:
-            import keras
-
-            keras.datasets.fashion_mnist.load_data()
-        except Exception as exc:  # no network: one line, not a traceback
-            raise SourceError(f"Fashion-MNIST download failed ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0][:120]}); install it with "
-                              f"`apt-get install dataset-fashion-mnist` instead") from None
-        return _candidates(None)[1]
-
-    @dataset_reading()
     def _arrays(self, part: str):
         if part not in self._cache:
-            folder = self.folder()
-            paths = (_find(folder, FILES[part][0]), _find(folder, FILES[part][1]))
-            images, labels = read_idx(paths[0]), read_idx(paths[1])
-            _check_pair(paths, part, images, labels)
-            self._cache[part] = (images, labels.astype(np.int32))
+            self._cache[part] = read_part(self.folder(), part)
         return self._cache[part]
 
     def load(self, split: str) -> SplitData:
