@@ -53,6 +53,7 @@ class BoxDataset:
     splits: dict[str, list[ImageRecord]] = field(default_factory=dict)
     format: str = ""
     root: Optional[Path] = None
+    origin: dict = field(default_factory=dict)   # where a generated dataset came from (source, seed, split rule)
 
     def check_split(self, split: str) -> None:
         from visiontk.data.base import missing_split

@@ -73,6 +73,8 @@ def read_recipe_dataset(recipe, *, split: str | None = None, limit: int | None =
     if split is not None:
         source.check_split(split)
     ds = BoxDataset(source.class_names())
+    ds.origin = {"source": recipe.data.source, "seed": recipe.seed,
+                 **{k: v for k, v in source.extra_info().items() if k == "split_rule"}}
     for name in source.splits() if split is None else (split,):
         data = source.load(name) if limit is None else source.head(name, limit)
         ds.splits[name] = from_split_data(data, name)
@@ -165,6 +167,8 @@ def write_dataset(ds: BoxDataset, dst: str | Path, fmt: str, *, force: bool = Fa
         writers[fmt](ds, tmp, image_saver())
         marker = {"written_by": _WRITER, "format": fmt, "classes": list(ds.class_names),
                   "splits": {s: len(r) for s, r in ds.splits.items()}}
+        if ds.origin:
+            marker["origin"] = ds.origin
         (tmp / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
         if dst.exists():
             remove_replaceable(dst, what=_WHAT, is_ours=is_converted_dataset, error=DataError)
