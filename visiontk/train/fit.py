@@ -1,4 +1,4 @@
-"""Fitting a prepared recipe and finishing the run: model.keras and metrics.json.
+"""Fitting a prepared recipe and finishing the run: model.keras, backbone.weights.h5 and metrics.json.
 
 Keras' `model.fit` drives one device, Mirrored and TPU strategies; MultiWorkerMirroredStrategy goes
 through visiontk.train.distributed (Keras 3's fit fails there upstream, keras-team/keras#20585).
@@ -14,7 +14,9 @@ import keras
 import numpy as np
 
 from visiontk.io import atomic_path, write_json
-from visiontk.train.callbacks import Backup, BestLast, EpochTensorBoard, History, StopOnNonFiniteLoss
+from visiontk.train.callbacks import (Backup, BestLast, EpochTensorBoard, History, StopOnNonFiniteLoss,
+                                      save_weights)
+from visiontk.train.finetune import find_backbone
 from visiontk.train.session import Session, TrainResult, compile_model
 
 
@@ -176,8 +178,8 @@ def fit_and_finish(p: Session, run, *, verbose: int, echo):
 
 
 def final_model(p, run):
-    """The model to save: best weights, the task's inference form, float32 even after mixed
-    precision (rebuilt under the float32 policy with the trained weights)."""
+    """The trained model to save: best weights, float32 even after mixed precision (rebuilt under
+    the float32 policy with the trained weights); the task's inference form is taken from it."""
     best = run / "checkpoints" / "best.weights.h5"
     if best.is_file():
         p.model.load_weights(str(best))
@@ -188,7 +190,18 @@ def final_model(p, run):
         keras.mixed_precision.set_global_policy("float32")
         model = build_model(p.recipe, p.task)
         model.set_weights(p.model.get_weights())
-    return p.task.inference_model(model)
+    return model
+
+
+def save_backbone(model, run) -> None:
+    """backbone.weights.h5: the weights of the nested model named "backbone" alone (Keras 3
+    save_weights), which `model.backbone.weights` of a recipe with the same backbone name, params
+    and input channels loads (keras.applications backbones included), and `model.init_from` too.
+    Nothing when the model has no such backbone."""
+    backbone = find_backbone(model, required=False)
+    if backbone is not None:
+        with atomic_path(run / "backbone.weights.h5") as tmp:
+            save_weights(backbone, tmp, run / "backbone.weights.h5")
 
 
 def finish(p: Session, run, cbs: RunCallbacks, *, fit_seconds, steps, initial_epoch, echo, multi_worker=False):
@@ -197,9 +210,11 @@ def finish(p: Session, run, cbs: RunCallbacks, *, fit_seconds, steps, initial_ep
     r = p.recipe
     if multi_worker:
         echo(f"visiontk: worker 0 (chief) finished; weights fingerprint {weights_fingerprint(p.model)}")
-    final = final_model(p, run)
+    trained = final_model(p, run)
+    final = p.task.inference_model(trained)
     with atomic_path(run / "model.keras") as tmp:
         final.save(str(tmp))
+    save_backbone(trained, run)
     metrics = {}
     for split in ("val", "test"):
         if split in p.source.splits():
