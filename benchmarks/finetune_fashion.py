@@ -137,8 +137,11 @@ def arm_overrides(args, arm: str, n: int | None, seed: int, out: Path, epochs: i
         return ov + ["model.init_from=null", "train.finetune=null"]
     if not args.no_init_from:
         ov.append(f"model.init_from={args.pretrained}")
-    ov.append(f"train.finetune={{freeze: backbone, unfreeze_after_epochs: {frozen}, "
-              f"backbone_lr_multiplier: {args.backbone_lr}}}")
+    if frozen == 0:                 # --frozen-share 0: restore only, train everything from epoch 1
+        ov.append(f"train.finetune={{freeze: none, backbone_lr_multiplier: {args.backbone_lr}}}")
+    else:
+        ov.append(f"train.finetune={{freeze: backbone, unfreeze_after_epochs: {frozen}, "
+                  f"backbone_lr_multiplier: {args.backbone_lr}}}")
     return ov + args.pretrained_set
 
 
@@ -201,7 +204,8 @@ def plan(args, arm: str, cost: dict, steps: int, budget: float, scale: float) ->
     the budget; finetune keeps at least one epoch in each phase."""
     best = None
     for epochs in range(1 if arm == "scratch" else 2, 10_000):
-        frozen = 0 if arm == "scratch" else min(epochs - 1, max(1, round(args.frozen_share * epochs)))
+        frozen = 0 if arm == "scratch" or args.frozen_share == 0 else \
+            min(epochs - 1, max(1, round(args.frozen_share * epochs)))
         wall = scale * predict(cost, steps, epochs, frozen)
         if best is None or abs(wall - budget) < abs(best[2] - budget):
             best = (epochs, frozen, wall)
@@ -304,7 +308,8 @@ def parse_args():
     ap.add_argument("--budget-seconds", default="600",
                     help="wall seconds per run, both arms alike; one value or one per size")
     ap.add_argument("--frozen-share", type=float, default=0.25,
-                    help="share of the finetune arm's epochs with the backbone frozen (at least 1)")
+                    help="share of the finetune arm's epochs with the backbone frozen (at least 1; "
+                         "0: none, the restored backbone trains from the first epoch)")
     ap.add_argument("--backbone-lr", type=float, default=0.1,
                     help="train.finetune.backbone_lr_multiplier after the unfreeze")
     ap.add_argument("--probe-images", type=int, default=512,
