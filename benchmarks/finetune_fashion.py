@@ -56,6 +56,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, machine, table  # noqa: E402
+from visiontk.io import write_json  # noqa: E402
 
 TASKS = {   # recipe, the validation curve (history.csv), the test metrics (metrics.json)
     "detect": ("recipes/detect_fashion.yaml", "val_map50", ("map50", "map")),
@@ -282,12 +283,6 @@ def report(runs: list, sizes: list, tests: tuple) -> tuple[str, str]:
     return main_table, gain_table
 
 
-def write_results(path: Path, results: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, path)
-
-
 # ---- main ----------------------------------------------------------------------------------------
 
 def parse_args():
@@ -360,7 +355,7 @@ def main() -> None:
         prebuild(args, batch, 0)
         prebuild(args, args.probe_images, 0)
         results["calibration"] = {arm: probe(args, arm, batch, args.out) for arm in ARMS}
-        write_results(path, results)
+        write_json(path, results)
     cal = results["calibration"]
     print(f"calibration ({time.perf_counter() - t_start:.0f} s): " + "; ".join(
         f"{arm}: start {c['start']:.1f} s, " + ", ".join(
@@ -389,7 +384,7 @@ def main() -> None:
                 rec = measured(args, arm, size, n, seed, epochs, frozen, budget, predicted)
                 results["runs"] = [r for r in results["runs"] if (r["arm"], r["size"], r["seed"]) !=
                                    (arm, size, seed)] + [rec]
-                write_results(path, results)
+                write_json(path, results)
                 print(f"  {size} seed {seed} {arm}: {rec['epochs_done']}/{epochs} epochs "
                       f"({frozen} frozen), {rec['wall_s']} s of {budget:.0f} (predicted "
                       f"{predicted:.0f}){', cut' if rec['cut'] else ''}, test "
