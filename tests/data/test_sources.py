@@ -153,17 +153,22 @@ def _idx_bytes(arr):
     return bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape) + arr.tobytes()
 
 
+def _gz(data):
+    # mtime=0: a gzip header holds the time, and pytest-xdist workers must collect identical ids.
+    return gzip.compress(data, mtime=0)
+
+
 @pytest.mark.parametrize("name, data, message", [
-    ("train-images-idx3-ubyte.gz", gzip.compress(_idx_bytes(np.zeros((30, 28, 28))))[:-30],
+    ("train-images-idx3-ubyte.gz", _gz(_idx_bytes(np.zeros((30, 28, 28))))[:-30],
      r"train-images-idx3-ubyte\.gz: .*damaged or truncated"),
-    ("train-images-idx3-ubyte.gz", gzip.compress(_idx_bytes(np.zeros((30, 28, 28))))[:10] + b"\xff" * 40,
+    ("train-images-idx3-ubyte.gz", _gz(_idx_bytes(np.zeros((30, 28, 28))))[:10] + b"\xff" * 40,
      r"train-images-idx3-ubyte\.gz: .*damaged or truncated"),
     ("train-images-idx3-ubyte.gz", b"plain bytes, not gzip", r"train-images-idx3-ubyte\.gz: .*damaged"),
-    ("train-images-idx3-ubyte.gz", gzip.compress(b"\x00\x00\x08\x09"), r"damaged idx header"),
-    ("train-labels-idx1-ubyte.gz", gzip.compress(_idx_bytes(np.full(30, 12))), r"label 12 at index 0; .*0-9"),
-    ("train-labels-idx1-ubyte.gz", gzip.compress(_idx_bytes(np.zeros((30, 28, 28)))),
+    ("train-images-idx3-ubyte.gz", _gz(b"\x00\x00\x08\x09"), r"damaged idx header"),
+    ("train-labels-idx1-ubyte.gz", _gz(_idx_bytes(np.full(30, 12))), r"label 12 at index 0; .*0-9"),
+    ("train-labels-idx1-ubyte.gz", _gz(_idx_bytes(np.zeros((30, 28, 28)))),
      r"train-labels-idx1-ubyte\.gz: expected N labels"),
-])
+], ids=["truncated", "garbage-after-header", "not-gzip", "short-header", "label-out-of-range", "label-count"])
 def test_damaged_fashion_mnist_files_are_named(fashion_dir, name, data, message):
     (fashion_dir / name).write_bytes(data)
     with pytest.raises(DataError, match=message):
