@@ -24,8 +24,10 @@ class Detection(Task):
     monitor = ("val_map50", "max")
     metric_modes = {"map50": "max", "map": "max"}
     summary_metrics = ("map50", "map")
-    # rotate / zoom: the boxes would no longer fit the objects
-    augmentations = frozenset({"flip", "translate", "brightness", "contrast"})
+    # rotate / zoom: the boxes would no longer fit the objects; mosaic, scale (random scale and
+    # crop), hsv and mixup move or keep the boxes exactly (visiontk.data.box_augment)
+    augmentations = frozenset({"flip", "translate", "brightness", "contrast", "mosaic", "scale",
+                               "hsv", "mixup"})
     runtime = runtime
 
     @property
