@@ -13,7 +13,8 @@ from tests.tiny_recipes import all_recipes
 HEADS = all_recipes()
 # Decode settings that make a barely trained head produce something to compare and draw (a 1-epoch
 # detector scores every box under the default 0.25 threshold: nothing would be decoded or drawn).
-LOOSE_DECODE = {"detection": {"score_threshold": 0.0, "max_detections": 20}}
+LOOSE_DECODE = {"detection": {"score_threshold": 0.0, "max_detections": 20},
+                "detection_multiscale": {"score_threshold": 0.0, "max_detections": 20}}
 _RUNS: dict = {}
 _EXPORTS: dict = {}
 

@@ -120,6 +120,8 @@ def _validate_section(cfg_cls: type[BaseModel], raw, loc: tuple, where: Where) -
         raw = {}
     if not isinstance(raw, dict):
         raise where.error(loc, f"must be a mapping (key: value), got {raw!r}")
+    # a section with variants (e.g. detection's `model.head.type`) names the class for this mapping
+    cfg_cls = cfg_cls.variant(raw) if hasattr(cfg_cls, "variant") else cfg_cls
     try:
         return cfg_cls.model_validate(raw)
     except ValidationError as exc:

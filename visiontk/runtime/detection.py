@@ -1,6 +1,11 @@
-"""Grid detection (YOLO v1 style): raw grid outputs -> boxes with scores, per-class NMS; overlay.
+"""Detection: raw outputs -> boxes with scores, per-class NMS; overlay. Two output layouts, named by
+metadata's `decode.layout`:
 
-Output layout, per image: (S, S, B * 5 + C). For each cell (row, col) and each of its B predictors
+`anchor_free` (the multi-scale head), per image: (A, 4 + C), one row per anchor of every level:
+x1, y1, x2, y2 normalised to the model input (decoded in the graph), then C independent class
+probabilities (sigmoids). A box's score is its best class probability.
+
+`yolo_v1` (the grid head), per image: (S, S, B * 5 + C). For each cell (row, col) and each of its B predictors
 b, channels [5b .. 5b+4] are (confidence, x, y, sqrt(w), sqrt(h)), all in [0, 1]: x, y are the box
 centre relative to the cell (0 = left/top edge of the cell, 1 = right/bottom), w, h are relative to
 the image and predicted as their square roots (YOLO v1: an error on a small box counts more than
@@ -62,13 +67,24 @@ def grid_boxes(outputs: np.ndarray, grid: int, boxes_per_cell: int):
             probs.reshape(n, s * s * b, -1))
 
 
+def anchor_free_boxes(outputs: np.ndarray):
+    """(N, A, 4 + C) -> boxes (N, A, 4) clipped to the image, classes (N, A), scores (N, A)."""
+    out = np.asarray(outputs, np.float64)
+    if out.ndim != 3 or out.shape[-1] <= 4:
+        raise ValueError(f"detection outputs of shape {out.shape} are not (N, anchors, 4 + classes)")
+    probs = out[..., 4:]
+    classes = probs.argmax(-1)
+    return np.clip(out[..., :4], 0.0, 1.0), classes, np.take_along_axis(probs, classes[..., None], -1)[..., 0]
+
+
 def decode(outputs, meta: dict, sizes=None, *, score_threshold: float | None = None) -> list:
-    """Grid outputs (N, S, S, B*5+C) -> one Prediction per image, boxes in original pixels.
+    """Detection outputs -> one Prediction per image, boxes in original pixels: grid outputs
+    (N, S, S, B*5+C) (`layout: yolo_v1`) or anchor rows (N, A, 4+C) (`layout: anchor_free`).
 
     Args:
         outputs: the model's output (or a one-element list of it).
-        meta: meta.json / metadata.json (`decode`: grid, boxes_per_cell, score_threshold,
-            iou_threshold, max_detections).
+        meta: meta.json / metadata.json (`decode`: layout, grid and boxes_per_cell (yolo_v1),
+            score_threshold, iou_threshold, max_detections).
         sizes: original (h, w) per image; default the model input size.
         score_threshold: overrides meta's (evaluation uses a low one to trace the whole PR curve).
 
@@ -86,9 +102,12 @@ def decode(outputs, meta: dict, sizes=None, *, score_threshold: float | None = N
     d = meta.get("decode", {})
     names = meta.get("class_names", [])
     threshold = d.get("score_threshold", 0.25) if score_threshold is None else score_threshold
-    boxes, conf, probs = grid_boxes(outputs, d["grid"], d["boxes_per_cell"])
-    classes = probs.argmax(-1)
-    scores = conf * np.take_along_axis(probs, classes[..., None], -1)[..., 0]
+    if d.get("layout") == "anchor_free":
+        boxes, classes, scores = anchor_free_boxes(outputs)
+    else:
+        boxes, conf, probs = grid_boxes(outputs, d["grid"], d["boxes_per_cell"])
+        classes = probs.argmax(-1)
+        scores = conf * np.take_along_axis(probs, classes[..., None], -1)[..., 0]
     ih, iw = meta["input"]["shape"][:2]
     sizes = list(sizes) if sizes is not None else [(ih, iw)] * len(boxes)
     preds = []

@@ -1,13 +1,17 @@
-"""The `model.head` section of a detection recipe."""
+"""The `model.head` section of a detection recipe: `type: grid` (the seed's YOLO v1 grid, the
+default) or `type: multiscale` (a feature pyramid with an anchor-free head per level)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from visiontk.recipe.fields import Fraction, NonNegFloat, NonNegInt, PositiveInt, Strict
+from visiontk.recipe.fields import Fraction, NonNegFloat, NonNegInt, PositiveFloat, PositiveInt, Strict
 
 
 class DetectionHead(Strict):
+    """The grid head (YOLO v1, seed 003): one S x S grid, B boxes and one class per cell."""
+
+    type: Literal["grid", "multiscale"] = "grid"
     grid: PositiveInt = 7                       # S: the output is S x S cells
     boxes_per_cell: PositiveInt = 2             # B
     convs: NonNegInt = 2                        # 3x3 conv-BN-leaky layers before the output
@@ -23,3 +27,33 @@ class DetectionHead(Strict):
     max_detections: PositiveInt = 100
     eval_score_threshold: Fraction = 0.001      # mAP: keep nearly every box to trace the PR curve
     map_every: PositiveInt = 1                  # validation mAP every N epochs (val_map50)
+
+    @classmethod
+    def variant(cls, raw: dict) -> type[Strict]:
+        """The head class a raw `model.head` mapping is validated against (its `type`)."""
+        return MultiscaleHead if isinstance(raw, dict) and raw.get("type") == "multiscale" else cls
+
+
+class MultiscaleHead(Strict):
+    """Anchor-free multi-scale head (YOLOv8 / TOOD style): an FPN (+ PAN) neck over the backbone's
+    stride 8, 16 and 32 maps, a decoupled box / class head per level, task-aligned assignment."""
+
+    type: Literal["multiscale"] = "multiscale"
+    strides: list[PositiveInt] = [8, 16, 32]    # backbone levels by stride (deepest map of each)
+    neck: Literal["fpn", "pan"] = "pan"         # top-down only, or top-down then bottom-up
+    neck_filters: PositiveInt = 64              # width of every neck level
+    convs: NonNegInt = 2                        # 3x3 conv-BN-SiLU layers in each head branch
+    filters: PositiveInt = 64                   # their width
+    topk: PositiveInt = 10                      # assignment: anchors per object (before conflicts)
+    alpha: NonNegFloat = 0.5                    # alignment = class score^alpha x IoU^beta
+    beta: NonNegFloat = 6.0
+    centre_radius: PositiveFloat = 1.0          # candidates: inside the box or within r strides of its centre
+    box_loss: Literal["ciou", "giou"] = "ciou"
+    class_loss: Literal["bce", "focal"] = "bce"
+    box_weight: NonNegFloat = 7.5               # YOLOv8's box gain
+    class_weight: NonNegFloat = 0.5             # YOLOv8's cls gain
+    score_threshold: Fraction = 0.25
+    iou_threshold: Fraction = 0.6
+    max_detections: PositiveInt = 100
+    eval_score_threshold: Fraction = 0.001
+    map_every: PositiveInt = 1

@@ -1,9 +1,15 @@
-"""Grid detection (YOLO v1 style, seed 003): an S x S grid on any backbone feature map; each cell
-predicts B boxes (confidence, x, y, sqrt w, sqrt h) and one set of class probabilities.
+"""Detection, two heads (`model.head.type`):
 
-Encoding (inside tf.data): the object whose centre falls in a cell is that cell's target (x, y
-relative to the cell, sqrt of w and h relative to the image, one-hot class); when several centres
-fall in one cell, the largest object wins. Decoding and the output layout: visiontk.runtime.detection.
+- `grid` (the default; YOLO v1 style, seed 003): an S x S grid on any backbone feature map; each cell
+  predicts B boxes (confidence, x, y, sqrt w, sqrt h) and one set of class probabilities. Encoding
+  (inside tf.data): the object whose centre falls in a cell is that cell's target (x, y relative to
+  the cell, sqrt of w and h relative to the image, one-hot class); when several centres fall in one
+  cell, the largest object wins.
+- `multiscale`: an FPN (+ PAN) neck over the backbone's stride 8/16/32 maps, an anchor-free head per
+  level decoded in the graph (multiscale.py), task-aligned assignment in the loss (assign.py,
+  tal_loss.py); the target is the padded list of objects itself.
+
+Decoding and both output layouts: visiontk.runtime.detection.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 from visiontk.catalog import TASKS
 from visiontk.runtime import detection as runtime
 from visiontk.tasks.base import EvalContext, Evaluation, Task, pick_feature
-from visiontk.tasks.detection.config import DetectionHead
+from visiontk.tasks.detection.config import DetectionHead, MultiscaleHead
 from visiontk.tasks.detection.encode import encode_grid
 
 
@@ -31,10 +37,21 @@ class Detection(Task):
     runtime = runtime
 
     @property
+    def multiscale(self) -> bool:
+        return isinstance(self.cfg, MultiscaleHead)
+
+    @property
     def channels(self) -> int:
+        if self.multiscale:
+            return 4 + self.info.num_classes
         return 5 * self.cfg.boxes_per_cell + self.info.num_classes
 
     def build(self, backbone, dropout=None):
+        if self.multiscale:
+            from visiontk.tasks.detection.multiscale import build_multiscale
+
+            return build_multiscale(backbone, self.info.input_shape, self.info.num_classes, self.cfg,
+                                    dropout)
         import keras
         from keras import layers
 
@@ -57,14 +74,23 @@ class Detection(Task):
         return keras.Model(inputs, out, name="detector")
 
     def loss(self):
-        from visiontk.tasks.detection.loss import YoloLoss
+        from visiontk.tasks.detection.loss import TaskAlignedLoss, YoloLoss
 
         c = self.cfg
+        if self.multiscale:
+            return TaskAlignedLoss(self.info.input_shape, c.strides, self.info.num_classes, c.topk,
+                                   c.alpha, c.beta, c.centre_radius, c.box_loss, c.class_loss,
+                                   c.box_weight, c.class_weight)
         return YoloLoss(c.grid, c.boxes_per_cell, self.info.num_classes, c.coord_weight,
                         c.noobj_weight, c.class_weight, c.box_loss, c.confidence_target,
                         c.confidence_loss)
 
     def encode(self, image, annotation):
+        if self.multiscale:          # the objects themselves: the loss assigns them to anchors
+            import tensorflow as tf
+
+            classes = tf.cast(annotation["classes"], tf.float32)[..., None]
+            return image, tf.concat([tf.cast(annotation["boxes"], tf.float32), classes], -1)
         return image, encode_grid(annotation["boxes"], annotation["classes"], self.cfg.grid,
                                   self.info.num_classes)
 
@@ -77,6 +103,10 @@ class Detection(Task):
 
     def meta(self):
         c = self.cfg
+        if self.multiscale:
+            return {"layout": "anchor_free", "strides": list(c.strides),
+                    "score_threshold": c.score_threshold, "iou_threshold": c.iou_threshold,
+                    "max_detections": c.max_detections}
         return {"grid": c.grid, "boxes_per_cell": c.boxes_per_cell, "layout": "yolo_v1",
                 "score_threshold": c.score_threshold, "iou_threshold": c.iou_threshold,
                 "max_detections": c.max_detections}
