@@ -48,6 +48,23 @@ def test_a_box_is_reported_past_1e_3_of_the_image_size(shift, reported):
     assert len(problems) == reported and all(p.startswith("image 0: box 0 differs") for p in problems)
 
 
+def test_boxes_whose_scores_tie_may_come_in_either_order():
+    """Float noise breaks a tie in score differently per backend: the same boxes in swapped ranks
+    agree; swapped boxes whose scores differ, or a tie with a moved box, are reported."""
+    tie = [DetectionPrediction(boxes=[Box(10.0, 20.0, 50.0, 60.0, 1, 0.0100331, "b"),
+                                      Box(100.0, 5.0, 150.0, 40.0, 0, 0.0100330, "a")])]
+    swapped = copy.deepcopy(tie)
+    swapped[0].boxes.reverse()
+    assert prediction_mismatches(tie, swapped, SIZES) == []
+    apart = _detection()
+    apart_swapped = copy.deepcopy(apart)
+    apart_swapped[0].boxes.reverse()                   # 0.9 vs 0.8: not a tie, the ranks differ
+    assert len(prediction_mismatches(apart, apart_swapped, SIZES)) == 2
+    swapped[0].boxes[0].x1 += 5.0
+    (problem,) = prediction_mismatches(tie, swapped, SIZES)
+    assert problem.startswith("image 0: box 1 differs")
+
+
 def test_a_different_count_is_reported():
     ref = [CountingPrediction(count=3.0)]
     assert prediction_mismatches(ref, [CountingPrediction(count=3.0005)], SIZES) == []

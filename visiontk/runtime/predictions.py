@@ -91,14 +91,24 @@ def similar(a, b) -> bool:
 
 
 def box_differences(ref: list, got: list, size: tuple[int, int]) -> list[str]:
-    """Boxes of `got` whose class differs or whose corners moved past BOX_TOL of the image size."""
+    """Boxes of `ref` that `got` lacks: same class, corners within BOX_TOL of the image size. Boxes
+    are compared rank by rank, except that boxes whose scores tie (within VALUE_TOL) may come in
+    either order: float noise decides such ties differently from one backend to another."""
     if len(ref) != len(got):
         return [f"{len(got)} boxes instead of {len(ref)}"]
     h, w = size
     scale = np.array([w, h, w, h], np.float64)
-    problems = []
-    for j, (p, q) in enumerate(zip(ref, got)):
+
+    def same(p, q) -> bool:
         moved = np.abs(np.array([p.x1, p.y1, p.x2, p.y2]) - np.array([q.x1, q.y1, q.x2, q.y2])) / scale
-        if p.cls != q.cls or np.max(moved) > BOX_TOL:
-            problems.append(f"box {j} differs ({q.to_dict()} vs {p.to_dict()})")
+        return p.cls == q.cls and np.max(moved) <= BOX_TOL
+
+    problems, free = [], set(range(len(got)))
+    for j, p in enumerate(ref):
+        match = j if j in free and same(p, got[j]) else next(
+            (i for i in sorted(free) if close(p.score, ref[i].score) and same(p, got[i])), None)
+        if match is None:
+            problems.append(f"box {j} differs ({got[j].to_dict()} vs {p.to_dict()})")
+        else:
+            free.discard(match)
     return problems
