@@ -1,5 +1,5 @@
-"""mAP through the project's evaluate path equals pycocotools called directly; perfect predictions
-give 1.0 and shifted ones less."""
+"""mAP and COCO's whole breakdown through the project's evaluate path equal pycocotools called
+directly; perfect predictions give 1.0 and shifted ones less; the evaluation's PNGs."""
 
 from __future__ import annotations
 
@@ -48,12 +48,12 @@ def _outputs(boxes, classes, *, shift=0.0, noise_seed=None):
     return out
 
 
-def _evaluate(out, boxes, classes):
+def _evaluate(out, boxes, classes, out_dir=None):
     task = Detection(DetectionHead(grid=GRID, boxes_per_cell=B), DataInfo(NAMES, (SIZE, SIZE, 3)))
     batches = [(np.zeros((6, SIZE, SIZE, 3), np.float32), {"boxes": boxes[i:i + 6], "classes": classes[i:i + 6]})
                for i in range(0, len(boxes), 6)]
     outputs = iter([out[i:i + 6] for i in range(0, len(out), 6)])
-    return task, task.evaluate(lambda images: next(outputs), batches).metrics
+    return task, task.evaluate(lambda images: next(outputs), batches, out_dir).metrics
 
 
 def _direct_pycocotools(task, out, boxes, classes):
@@ -84,7 +84,11 @@ def _direct_pycocotools(task, out, boxes, classes):
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return ev.stats[0], ev.stats[1]
+    return ev.stats
+
+
+STATS = ("map", "map50", "map75", "map_small", "map_medium", "map_large",     # summarize()'s order
+         "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large")
 
 
 @pytest.mark.parametrize("shift,noise", [(0.0, None), (0.0, 1), (0.15, 2), (0.35, 3)])
@@ -92,9 +96,12 @@ def test_map_matches_pycocotools(shift, noise):
     boxes, classes = _scenes()
     out = _outputs(boxes, classes, shift=shift, noise_seed=noise)
     task, report = _evaluate(out, boxes, classes)
-    m, m50 = _direct_pycocotools(task, out, boxes, classes)
-    assert report["map"] == pytest.approx(m, abs=1e-6)
-    assert report["map50"] == pytest.approx(m50, abs=1e-6)
+    stats = _direct_pycocotools(task, out, boxes, classes)
+    for key, value in zip(STATS, stats):          # COCO's -1 (nothing of that size) is None
+        assert report[key] == (None if value == -1 else pytest.approx(value, abs=1e-6)), key
+    # 64 x 64 inputs, objects of 5 to 13 pixels a side: all small, no medium or large figure
+    assert report["map_small"] is not None
+    assert report["map_medium"] is report["map_large"] is report["ar_large"] is None
 
 
 def test_perfect_predictions_score_one_and_shifts_lower_it():
@@ -103,6 +110,8 @@ def test_perfect_predictions_score_one_and_shifts_lower_it():
     assert perfect["map"] == pytest.approx(1.0) and perfect["map50"] == pytest.approx(1.0)
     assert perfect["precision"] == 1.0 and perfect["recall"] == 1.0
     assert all(v == pytest.approx(1.0) for v in perfect["ap50_per_class"].values())
+    assert all(v == pytest.approx(1.0) for v in perfect["ap_per_class"].values())
+    assert perfect["ar100"] == pytest.approx(1.0)
     previous = 1.0
     for shift in (0.03, 0.08, 0.2):                      # cell units: 0.5 to 3 pixels
         _, r = _evaluate(_outputs(boxes, classes, shift=shift), boxes, classes)
@@ -116,3 +125,41 @@ def test_no_detections_give_zero():
     out = np.zeros((6, GRID, GRID, 5 * B + 3))
     _, r = _evaluate(out, boxes, classes)
     assert r["map"] == 0.0 and r["map50"] == 0.0 and r["recall"] == 0.0
+
+
+def test_evaluation_writes_the_pr_curve_and_the_confusion_matrix(tmp_path):
+    """A tiny evaluation (noisy outputs, no model) leaves the three PNGs, of the expected sizes, and
+    a confusion matrix in the metrics whose rows count the objects and columns the detections."""
+    import json
+
+    import cv2
+
+    boxes, classes = _scenes()
+    out = _outputs(boxes, classes, shift=0.1, noise_seed=4)
+    task, report = _evaluate(out, boxes, classes, tmp_path)
+    json.dumps(report, allow_nan=False)                          # what metrics.json will hold
+    assert cv2.imread(report["pr_curve_png"]).shape == (500, 800, 3)
+    assert cv2.imread(report["confusion_matrix_png"]).shape == (320, 340, 3)   # 4 labels
+    assert cv2.imread(report["detections_png"]) is not None
+    assert {p.name for p in tmp_path.iterdir()} == {"detections.png", "pr_curve.png",
+                                                     "confusion_matrix.png"}
+    cm = report["confusion_matrix"]
+    counts = np.array(cm["counts"])
+    assert cm["labels"] == [*NAMES, "background"] and counts.shape == (4, 4) and counts[3, 3] == 0
+    assert cm["score_threshold"] == task.cfg.score_threshold and cm["iou"] == 0.5
+    assert counts[:3].sum() == report["objects"] == (classes >= 0).sum()
+    from visiontk.runtime.detection import decode
+
+    shown = sum(b.score >= task.cfg.score_threshold
+                for p in decode(out, task.eval_meta(), score_threshold=0.0) for b in p.boxes)
+    assert counts[:, :3].sum() == shown
+    assert 0 < np.trace(counts) <= shown
+
+
+def test_the_docstring_examples_of_the_evaluation_run():
+    import doctest
+
+    from visiontk.tasks.detection import evaluation
+
+    failed, tried = doctest.testmod(evaluation, optionflags=doctest.ELLIPSIS)
+    assert failed == 0 and tried >= 6          # coco_map, detection_confusion, match_by_iou

@@ -32,13 +32,37 @@ def evaluate_cmd(run_dir, overrides, split, data_path):
     if data_path is not None:
         overrides = (*overrides, data_path_override(run_dir, data_path))
     result = evaluate(run_dir, split, overrides)
-    click.echo(json.dumps(result, indent=2))
-    if overrides:                     # stdout stays JSON; where it went, on stderr
+    shown, nested = terminal_figures(result)
+    click.echo(json.dumps(shown, indent=2))
+    # stdout stays JSON; where the whole result went, on stderr
+    if overrides:
         from visiontk.evaluate import OTHER_DATA, other_data_label
 
-        click.echo(f"visiontk: stored in {run_dir}/metrics.json under {OTHER_DATA} "
-                   f"\"{other_data_label(split, overrides)}\" (the run's own figures are kept)",
-                   err=True)
+        where = f"under {OTHER_DATA} \"{other_data_label(split, overrides)}\""
+    else:
+        where = f"under \"{split}\""
+    also = f", with {', '.join(nested)}" if nested else ""
+    kept = " (the run's own figures are kept)" if overrides else ""
+    click.echo(f"visiontk: stored in {run_dir}/metrics.json {where}{also}{kept}", err=True)
+
+
+def terminal_figures(result: dict) -> tuple[dict, list[str]]:
+    """What `visiontk evaluate` prints: the figures that fit a line (numbers, text such as the PNGs'
+    paths, lists of those such as the overrides), and the names of the nested ones left to
+    metrics.json (per-class tables, confusion matrices).
+
+    Example:
+        >>> terminal_figures({"map": 0.5, "ap_per_class": {"a": 0.5}, "pr_curve_png": "e/pr.png"})
+        ({'map': 0.5, 'pr_curve_png': 'e/pr.png'}, ['ap_per_class'])
+    """
+    def scalar(value):
+        return not isinstance(value, (dict, list))
+
+    def flat(value):
+        return scalar(value) or (isinstance(value, list) and all(map(scalar, value)))
+
+    shown = {k: v for k, v in result.items() if flat(v)}
+    return shown, [k for k in result if k not in shown]
 
 
 def data_path_override(run_dir, data_path: str) -> str:

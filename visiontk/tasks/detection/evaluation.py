@@ -1,8 +1,12 @@
-"""Detection metrics through pycocotools' COCOeval: mAP@[.5:.95], mAP@0.5, mAP@0.75, AP@0.5 per
-class, plus precision and recall at the decode threshold (IoU 0.5); a PNG of sample detections.
+"""Detection metrics through pycocotools' COCOeval: COCO's full breakdown (AP@[.5:.95], AP@0.5,
+AP@0.75, AP and AR by object size, AR at 1 / 10 / 100 detections), AP per class, precision and
+recall at the decode threshold (IoU 0.5), a detection confusion matrix with a background row and
+column; PNGs of sample detections, the precision-recall curves and the confusion matrix.
 
 Boxes are compared in pixels of the model input (ground truth and predictions alike), so the
-figures do not depend on the original image sizes.
+figures do not depend on the original image sizes. COCO's size ranges (small: area < 32², medium:
+32² to 96², large: > 96²) are therefore in model-input pixels too: on a 128 x 128 input a large
+object covers more than 56 % of the image, and on inputs smaller than 96 x 96 there is none.
 """
 
 from __future__ import annotations
@@ -14,6 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from visiontk.runtime.boxes import iou_matrix
+# draw_samples lives in plots.py; localization imports it from here
+from visiontk.tasks.detection.plots import draw_samples, plot_detection_confusion, plot_pr_curves
+
+# COCOeval.stats, in its order (summarize()'s twelve lines)
+COCO_STATS = ("map", "map50", "map75", "map_small", "map_medium", "map_large",
+              "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large")
+ALWAYS_NUMBERS = ("map", "map50", "map75")     # they drive checkpoints and early stopping
+CONFUSION_IOU = 0.5
 
 
 def gt_to_pixels(boxes: np.ndarray, classes: np.ndarray, size) -> tuple[np.ndarray, np.ndarray]:
@@ -46,42 +58,95 @@ def coco_dicts(gts: list, preds: list, sizes: list, class_names: list):
     return {"images": images, "annotations": anns, "categories": cats}, dets
 
 
-def coco_map(gt_dataset: dict, detections: list) -> dict:
-    """COCOeval on in-memory dicts (pycocotools' own printing silenced).
+def coco_eval(gt_dataset: dict, detections: list):
+    """pycocotools' COCOeval of `detections` against `gt_dataset`, evaluated, accumulated and
+    summarized (its printing silenced); None when the ground truth holds no object at all."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
 
-    Returns:
-        map (@[.5:.95]), map50, map75 and ap50_per_class {category name: AP@0.5}.
+    if not gt_dataset["annotations"]:
+        return None
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = gt_dataset
+        gt.createIndex()
+        if detections:
+            dt = gt.loadRes(detections)
+        else:                   # loadRes refuses an empty list; no detections: AP 0 where objects are
+            dt = COCO()
+            dt.dataset = {**gt_dataset, "annotations": []}
+            dt.createIndex()
+        ev = COCOeval(gt, dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev
+
+
+def coco_map(gt_dataset: dict, detections: list) -> dict:
+    """COCO's breakdown of `detections` on in-memory dicts (see coco_summary); no plots, so cheap
+    enough for the validation callback.
 
     Example:
         >>> gt = {"images": [{"id": 1, "width": 10, "height": 10}], "categories": [{"id": 1, "name": "a"}],
         ...       "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4],
         ...                        "area": 16, "iscrowd": 0}]}
-        >>> coco_map(gt, [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4], "score": 0.9}])["map50"]
-        1.0
+        >>> m = coco_map(gt, [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4], "score": 0.9}])
+        >>> round(m["map50"], 6), round(m["map_small"], 6), m["map_large"]      # 1 - 1e-16: COCO's eps
+        (1.0, 1.0, None)
     """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    return coco_summary(coco_eval(gt_dataset, detections),
+                        [c["name"] for c in gt_dataset["categories"]])
 
-    names = {c["id"]: c["name"] for c in gt_dataset["categories"]}
-    if not detections or not gt_dataset["annotations"]:
-        return {"map": 0.0, "map50": 0.0, "map75": 0.0, "ap50_per_class": {n: 0.0 for n in names.values()}}
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = gt_dataset
-        gt.createIndex()
-        dt = gt.loadRes(detections)
-        ev = COCOeval(gt, dt, "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    # precision: [IoU thresholds, recall points, categories, area ranges, max dets]
-    prec = ev.eval["precision"][0, :, :, 0, -1]
-    per_class = {}
-    for k, cat in enumerate(ev.params.catIds):
-        p = prec[:, k]
-        per_class[names[cat]] = float(p[p > -1].mean()) if (p > -1).any() else 0.0
-    return {"map": max(0.0, float(ev.stats[0])), "map50": max(0.0, float(ev.stats[1])),
-            "map75": max(0.0, float(ev.stats[2])), "ap50_per_class": per_class}
+
+def coco_summary(ev, class_names: list) -> dict:
+    """The figures of a COCOeval (None: no ground truth at all).
+
+    Returns:
+        map (AP@[.5:.95]), map50, map75, map_small, map_medium, map_large, ar1, ar10, ar100,
+        ar_small, ar_medium, ar_large (COCOeval.stats: AP at all sizes and 100 detections per
+        image unless named; AR averaged over IoU .5:.95), then ap_per_class {class name:
+        AP@[.5:.95]} and ap50_per_class {class name: AP@0.5}. Where COCO has nothing to measure
+        (its -1: no object of that size, or of that class) the figure is None (null in JSON), not
+        0; map, map50 and map75 alone are 0.0 when there is no object at all, as checkpoints and
+        early stopping need a number. Sizes are areas in model-input pixels: small < 32², medium
+        32² to 96², large > 96².
+    """
+    if ev is None:
+        out = {k: 0.0 if k in ALWAYS_NUMBERS else None for k in COCO_STATS}
+        return {**out, "ap_per_class": dict.fromkeys(class_names),
+                "ap50_per_class": dict.fromkeys(class_names)}
+    out = {k: (max(0.0, float(v)) if k in ALWAYS_NUMBERS else _measured(v))
+           for k, v in zip(COCO_STATS, ev.stats)}
+    # precision: [IoU thresholds, recall points, categories, area ranges, max dets]; all sizes, 100
+    prec = ev.eval["precision"][:, :, :, 0, -1]
+    names = {c["id"]: c["name"] for c in ev.cocoGt.dataset["categories"]}
+    cats = [names[c] for c in ev.params.catIds]
+    out["ap_per_class"] = {n: _mean_measured(prec[:, :, k]) for k, n in enumerate(cats)}
+    out["ap50_per_class"] = {n: _mean_measured(prec[0, :, k]) for k, n in enumerate(cats)}
+    return out
+
+
+def _measured(value) -> float | None:
+    """COCO's -1 (nothing to measure) as None."""
+    return None if value < 0 else float(value)
+
+
+def _mean_measured(values: np.ndarray) -> float | None:
+    kept = values[values > -1]
+    return float(kept.mean()) if kept.size else None
+
+
+def pr_curves(ev, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """COCO's precision-recall curves at IoU 0.5 (all sizes, 100 detections per image).
+
+    Returns:
+        recall (101,) 0 to 1, and precision (101, C), interpolated as COCO does (the best precision
+        at this recall or more); a column of -1 is a class without ground truth.
+    """
+    if ev is None:
+        return np.linspace(0, 1, 101), -np.ones((101, num_classes))
+    return np.asarray(ev.params.recThrs), ev.eval["precision"][0, :, :, 0, -1]
 
 
 def precision_recall(gts: list, preds: list, score_threshold: float, iou: float = 0.5) -> dict:
@@ -129,47 +194,95 @@ def collect(predict_fn, batches, meta: dict, score_threshold: float):
     return gts, preds, sizes, samples
 
 
+def detection_confusion(gts: list, dets: list, num_classes: int, iou: float = CONFUSION_IOU) -> np.ndarray:
+    """The detection confusion matrix with a background row and column (as Ultralytics').
+
+    Per image, detections and ground-truth boxes are paired one to one whatever their classes,
+    greedily by IoU (highest first, IoU >= `iou`): a pair counts at (true class, detected class), a
+    ground-truth box left alone at (its class, background), a detection left alone at
+    (background, its class).
+
+    Args:
+        gts: per image (boxes (K, 4), classes (K,)).
+        dets: per image (boxes (N, 4), classes (N,)): the detections to count (those above the
+            decode threshold), in the same coordinates.
+        num_classes: C.
+
+    Returns:
+        (C + 1, C + 1) counts, rows the ground truth, columns the detections, index C background
+        (the background x background corner stays 0).
+
+    Example:
+        >>> truth = [(np.array([[0, 0, 10, 10.]]), np.array([1]))]
+        >>> detection_confusion(truth, [(np.array([[0, 0, 10, 9.]]), np.array([0]))], 2).tolist()
+        [[0, 0, 0], [1, 0, 0], [0, 0, 0]]
+    """
+    cm = np.zeros((num_classes + 1, num_classes + 1), np.int64)
+    for (g_boxes, g_cls), (d_boxes, d_cls) in zip(gts, dets):
+        g_cls, d_cls = np.asarray(g_cls, int).reshape(-1), np.asarray(d_cls, int).reshape(-1)
+        g, d = match_by_iou(iou_matrix(g_boxes, d_boxes), iou)
+        np.add.at(cm, (g_cls[g], d_cls[d]), 1)
+        np.add.at(cm, (np.delete(g_cls, g), num_classes), 1)
+        np.add.at(cm, (num_classes, np.delete(d_cls, d)), 1)
+    return cm
+
+
+def match_by_iou(ious: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one pairs of rows and columns of `ious`, highest IoU first, IoU >= `threshold`.
+
+    Example:
+        >>> match_by_iou(np.array([[0.9, 0.6], [0.8, 0.1]]), 0.5)
+        (array([0]), array([0]))
+    """
+    pairs = np.argwhere(ious >= threshold)
+    pairs = pairs[np.argsort(-ious[pairs[:, 0], pairs[:, 1]], kind="stable")]
+    rows, cols = [], []
+    for r, c in pairs:
+        if r not in rows and c not in cols:
+            rows.append(r)
+            cols.append(c)
+    return np.array(rows, int), np.array(cols, int)
+
+
+def box_arrays(found: list) -> tuple[np.ndarray, np.ndarray]:
+    """Runtime Boxes -> (boxes (N, 4) x1, y1, x2, y2, classes (N,))."""
+    return (np.array([[b.x1, b.y1, b.x2, b.y2] for b in found], np.float64).reshape(-1, 4),
+            np.array([b.cls for b in found], int))
+
+
 def detection_report(predict_fn, batches, meta: dict, eval_threshold: float, out_dir=None) -> dict:
-    """mAP (COCOeval) + precision/recall at the decode threshold; detections.png in `out_dir`."""
+    """COCO's breakdown (coco_summary), precision / recall / F1 and the confusion matrix at the
+    decode threshold; with `out_dir`, detections.png, pr_curve.png and confusion_matrix.png in it.
+
+    Returns:
+        coco_summary's figures, precision, recall, f1, score_threshold, images, objects,
+        confusion_matrix {"labels": class names + "background", "counts": rows of ground truth,
+        columns of detections, "iou", "score_threshold"}, and the PNGs' paths (detections_png,
+        pr_curve_png, confusion_matrix_png).
+    """
     from visiontk.progress import progress
 
     gts, preds, sizes, samples = collect(predict_fn, progress(batches, "evaluating"), meta,
                                          eval_threshold)
-    gt_ds, dets = coco_dicts(gts, [p.boxes for p in preds], sizes, meta["class_names"])
-    out = coco_map(gt_ds, dets)
-    at = precision_recall(gts, [p.boxes for p in preds], meta["decode"]["score_threshold"])
-    out.update(at)
+    names, threshold = list(meta["class_names"]), meta["decode"]["score_threshold"]
+    found = [p.boxes for p in preds]
+    ev = coco_eval(*coco_dicts(gts, found, sizes, names))
+    out = coco_summary(ev, names)
+    out.update(precision_recall(gts, found, threshold))
     out["images"] = len(gts)
     out["objects"] = int(sum(len(c) for _, c in gts))
-    if out_dir is not None and samples:
-        out["detections_png"] = str(draw_samples(samples, preds[:len(samples)], gts, meta,
-                                                 Path(out_dir) / "detections.png"))
+    kept = [box_arrays([b for b in f if b.score >= threshold]) for f in found]
+    counts = detection_confusion(gts, kept, len(names))
+    labels = [*names, "background"]
+    out["confusion_matrix"] = {"labels": labels, "counts": counts.tolist(), "iou": CONFUSION_IOU,
+                               "score_threshold": threshold}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if samples:
+            out["detections_png"] = str(draw_samples(samples, preds[:len(samples)], gts, meta,
+                                                     out_dir / "detections.png"))
+        out["pr_curve_png"] = str(plot_pr_curves(*pr_curves(ev, len(names)), names,
+                                                 out_dir / "pr_curve.png"))
+        out["confusion_matrix_png"] = str(plot_detection_confusion(counts, labels,
+                                                                   out_dir / "confusion_matrix.png"))
     return out
-
-
-def draw_samples(images, preds, gts, meta, path: Path, cols: int = 4) -> Path:
-    """A grid of images: ground truth in thin white, detections above the decode threshold."""
-    import cv2
-
-    from visiontk.io import atomic_path
-    from visiontk.runtime.detection import DetectionPrediction, draw
-
-    threshold = meta["decode"].get("score_threshold", 0.0)
-    tiles = []
-    for img, pred, (boxes, _) in zip(images, preds, gts):
-        frame = (np.clip(img, 0, 1) * 255).astype(np.uint8)
-        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR if frame.shape[-1] == 1 else cv2.COLOR_RGB2BGR)
-        frame = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
-        for b in boxes:
-            cv2.rectangle(frame, tuple(int(v * 2) for v in b[:2]), tuple(int(v * 2) for v in b[2:]),
-                          (255, 255, 255), 1)
-        shown = DetectionPrediction(boxes=[
-            type(b)(b.x1 * 2, b.y1 * 2, b.x2 * 2, b.y2 * 2, b.cls, b.score, b.name)
-            for b in pred.boxes if b.score >= threshold])
-        tiles.append(draw(frame, shown, meta))
-    while len(tiles) % cols:
-        tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.concatenate(tiles[i:i + cols], 1) for i in range(0, len(tiles), cols)]
-    with atomic_path(path) as tmp:
-        cv2.imwrite(str(tmp), np.concatenate(rows, 0))
-    return path
