@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
 from pydantic import model_validator
 
 from visiontk.data.base import DataSource, SplitData
-from visiontk.data.scenes import PALETTE, SHAPES, draw_scene
+from visiontk.data.scenes import MIN_OBJECT_PX, PALETTE, SHAPES, draw_scene
+from visiontk.errors import SourceError
 from visiontk.recipe.fields import Fraction, NonNegInt, PositiveInt, Strict
 from visiontk.catalog import SOURCES
 
@@ -26,6 +28,15 @@ class SyntheticConfig(Strict):
     noise: Fraction = 0.02                                  # pixel noise (std, fraction of 255)
     colors: PositiveInt = 8                                 # palette size; identity = shape x colour
     image_size: Optional[tuple[PositiveInt, PositiveInt]] = None   # default: model.input_shape
+    # crowding: k >= 1 groups per scene; each object's centre lies near one group's centre (normal,
+    # std cluster_spread x image side) instead of anywhere; max_overlap still bounds every IoU
+    clusters: NonNegInt = 0
+    cluster_spread: Fraction = 0.1
+    # S: objects come in pairs whose two box centres share one cell of an S x S grid (the cell rule
+    # of the grid detector's targets) that holds no other centre; max_overlap keeps the two apart
+    # (side by side, or a small one on a larger one: the smaller is painted on top). A grid head of
+    # S cells can then find at most half of the objects (box_stats.grid_recall_bound).
+    shared_cell: Optional[PositiveInt] = None
 
     @model_validator(mode="after")
     def _check(self):
@@ -47,6 +58,56 @@ class SyntheticConfig(Strict):
             raise ValueError(f"colors must be at most {len(PALETTE)}, got {self.colors}")
         return self
 
+    @model_validator(mode="after")
+    def _check_layout(self):
+        """The crowding and shared-cell fields, and object sizes at a given image_size."""
+        if "cluster_spread" in self.model_fields_set and not self.clusters:
+            raise ValueError("cluster_spread applies only with clusters >= 1 (groups of objects); "
+                             "set clusters or remove cluster_spread")
+        if self.clusters and self.cluster_spread <= 0:
+            raise ValueError("cluster_spread must be greater than 0 with clusters (0 puts every "
+                             "object of a group on one spot)")
+        if self.shared_cell is not None:
+            if self.shared_cell < 2:
+                raise ValueError(f"shared_cell must be a grid size of 2 or more, got {self.shared_cell}")
+            if self.max_objects < 2 or _pairs(self)[0] > _pairs(self)[1]:
+                raise ValueError(f"shared_cell makes objects in pairs: min_objects..max_objects "
+                                 f"({self.min_objects}..{self.max_objects}) must include an even "
+                                 f"number of at least 2, e.g. max_objects: "
+                                 f"{max(2, self.max_objects + self.max_objects % 2)}")
+            if self.max_overlap == 0 and self.size_range[0] >= 1 / self.shared_cell:
+                # measured: S 7, size_range (0.15, 0.45), no overlap: 0.12 of 5 objects a scene
+                raise ValueError(f"shared_cell {self.shared_cell} with max_overlap 0: objects at least "
+                                 f"{self.size_range[0]:g} of the side across cannot put two centres "
+                                 f"in one cell (1/{self.shared_cell} of the side) without touching; "
+                                 f"lower size_range's low end below {1 / self.shared_cell:.3f} or "
+                                 f"allow some overlap (e.g. max_overlap: 0.1)")
+        if self.image_size is not None:
+            problem = size_problem(self, *self.image_size)
+            if problem:
+                raise ValueError(problem)
+        return self
+
+
+def _pairs(cfg: SyntheticConfig) -> tuple[int, int]:
+    """The fewest and most pairs of a shared-cell scene."""
+    return (cfg.min_objects + 1) // 2, cfg.max_objects // 2
+
+
+def size_problem(cfg: SyntheticConfig, h: int, w: int) -> str:
+    """What makes the scenes undrawable at h x w pixels ("" when nothing)."""
+    side = min(h, w)
+    smallest = cfg.size_range[0] * side
+    if smallest < MIN_OBJECT_PX:
+        return (f"size_range {list(cfg.size_range)} makes objects of {smallest:.1f} px on {h} x {w} "
+                f"images; the smallest that draws every shape is {MIN_OBJECT_PX} px across (a "
+                f"smaller ellipse gets an empty box): raise size_range's low end to at least "
+                f"{math.ceil(MIN_OBJECT_PX / side * 1000) / 1000:g} or the image size")
+    if cfg.shared_cell is not None and cfg.shared_cell > side:
+        return (f"shared_cell {cfg.shared_cell} makes grid cells smaller than a pixel on {h} x {w} "
+                f"images; use at most {side}")
+    return ""
+
 
 _SPLIT_INDEX = {"train": 0, "val": 1, "test": 2}
 
@@ -59,6 +120,14 @@ class SyntheticScenes(DataSource):
     name = "synthetic-scenes"
     Config = SyntheticConfig
     provides = ("label", "count", "box", "boxes", "classes", "mask", "identity")
+
+    def __init__(self, cfg, **kw):
+        super().__init__(cfg, **kw)
+        h, w = cfg.image_size or self.input_shape[:2]
+        problem = size_problem(cfg, h, w)
+        if problem:
+            raise SourceError(f"data.params: {problem}"
+                              + ("" if cfg.image_size else " (model.input_shape gives the image size)"))
 
     def class_names(self) -> list[str]:
         return list(self.cfg.classes)
@@ -100,10 +169,15 @@ class SyntheticScenes(DataSource):
         from visiontk.progress import progress
 
         for i in progress(range(n), f"generating {split} scenes"):
-            k = int(rng.integers(cfg.min_objects, m + 1))
+            if cfg.shared_cell is None:
+                k = int(rng.integers(cfg.min_objects, m + 1))
+            else:
+                k = 2 * int(rng.integers(_pairs(cfg)[0], _pairs(cfg)[1] + 1))
             img, objs, mask = draw_scene(rng, h, w, classes=shape_ids, n_objects=k,
                                          size_range=cfg.size_range, max_iou=cfg.max_overlap,
-                                         texture=cfg.texture, noise=cfg.noise, colors=cfg.colors)
+                                         texture=cfg.texture, noise=cfg.noise, colors=cfg.colors,
+                                         clusters=cfg.clusters, cluster_spread=cfg.cluster_spread,
+                                         shared_cell=cfg.shared_cell)
             images[i] = img
             # mask holds shape index + 1; map to the recipe's class order (+1, 0 = background)
             lut = np.zeros(len(SHAPES) + 1, np.uint8)
