@@ -61,7 +61,8 @@ class SyntheticConfig(Strict):
     @model_validator(mode="after")
     def _check_layout(self):
         """The crowding and shared-cell fields, and object sizes at a given image_size."""
-        if "cluster_spread" in self.model_fields_set and not self.clusters:
+        # a value other than the default (a saved recipe.yaml lists the default: it must reload)
+        if self.cluster_spread != type(self).model_fields["cluster_spread"].default and not self.clusters:
             raise ValueError("cluster_spread applies only with clusters >= 1 (groups of objects); "
                              "set clusters or remove cluster_spread")
         if self.clusters and self.cluster_spread <= 0:
