@@ -202,3 +202,17 @@ def test_objects_too_small_for_the_model_input_are_refused_when_the_source_is_ma
     with pytest.raises(SourceError, match=r"data.params: size_range \[0.05, 0.2\] makes objects of 1.6 px "
                                           r"on 32 x 32 images.*model.input_shape gives the image size"):
         SyntheticScenes(SyntheticConfig(size_range=(0.05, 0.2)), input_shape=(32, 32, 3))
+
+
+def test_recipe_check_refuses_objects_too_small_for_the_input_size(tmp_path):
+    """Without data.params.image_size the size depends on model.input_shape: `recipe check` still
+    names the field and the line, before anything is built."""
+    from tests.conftest import run_cli
+
+    path = tmp_path / "small.yaml"
+    path.write_text("task: detection\nmodel: {backbone: {name: lenet5, weights: none}, "
+                    "input_shape: [32, 32, 3]}\ndata:\n  params: {size_range: [0.05, 0.2]}\n")
+    res = run_cli("recipe", "check", path)
+    assert res.returncode == 2
+    assert "data.params.size_range: size_range [0.05, 0.2] makes objects of 1.6 px on 32 x 32" in res.stderr
+    assert f"({path} line 4)" in res.stderr

@@ -157,6 +157,10 @@ def check_components(recipe: Recipe, where: Where) -> None:
 
     source = lookup(SOURCES, recipe.data.source, ("data", "source")).obj
     recipe.data.params = _validate_section(source.Config, recipe.data.params, ("data", "params"), where)
+    if hasattr(source, "params_problem"):        # params that only fail at the model's input size
+        field, problem = source.params_problem(recipe.data.params, recipe.model.input_shape)
+        if problem:
+            raise where.error(("data", "params", field), problem)
 
     opt = lookup(OPTIMIZERS, recipe.train.optimizer.name, ("train", "optimizer", "name"))
     given = {k for k, v in recipe.train.optimizer.model_dump(exclude={"name", "learning_rate"}).items()

@@ -122,6 +122,14 @@ class SyntheticScenes(DataSource):
     Config = SyntheticConfig
     provides = ("label", "count", "box", "boxes", "classes", "mask", "identity")
 
+    @staticmethod
+    def params_problem(cfg: SyntheticConfig, input_shape) -> tuple[str, str]:
+        """(field, problem) of params that cannot draw at the recipe's input size; ("", "") if none
+        (`recipe check` asks, before anything is built)."""
+        h, w = cfg.image_size or tuple(input_shape)[:2]
+        problem = size_problem(cfg, h, w)
+        return ("size_range" if "size_range" in problem else "shared_cell", problem) if problem else ("", "")
+
     def __init__(self, cfg, **kw):
         super().__init__(cfg, **kw)
         h, w = cfg.image_size or self.input_shape[:2]
