@@ -45,6 +45,14 @@ def test_recipe_picks_the_head_by_type(tiny_recipe):
         tiny_recipe({"task": "detection", "model": {"head": {"type": "pyramid"}}})
 
 
+def test_model_feature_is_refused_with_the_multiscale_head(tiny_recipe):
+    from visiontk.train.session import prepare
+
+    r = tiny_recipe({"task": "detection", "model": {"feature": "S4", "head": {"type": "multiscale"}}})
+    with pytest.raises(RecipeError, match=r"model\.feature \(S4\) .* remove model\.feature"):
+        prepare(r)
+
+
 def test_anchor_centres_and_strides_in_output_order():
     centres, strides = _anchors()
     assert centres.shape == (20, 2) and strides.shape == (20, 2)

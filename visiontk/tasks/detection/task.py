@@ -15,6 +15,7 @@ Decoding and both output layouts: visiontk.runtime.detection.
 from __future__ import annotations
 
 from visiontk.catalog import TASKS
+from visiontk.errors import RecipeError
 from visiontk.runtime import detection as runtime
 from visiontk.tasks.base import EvalContext, Evaluation, Task, pick_feature
 from visiontk.tasks.detection.config import DetectionHead, MultiscaleHead
@@ -49,6 +50,11 @@ class Detection(Task):
     def build(self, backbone, dropout=None):
         if self.multiscale:
             from visiontk.tasks.detection.multiscale import build_multiscale
+
+            if self.recipe is not None and self.recipe.model.feature is not None:
+                raise RecipeError(f"model.feature ({self.recipe.model.feature}) picks the grid head's "
+                                  f"one map; the multiscale head reads the maps at model.head.strides "
+                                  f"{list(self.cfg.strides)}: remove model.feature")
 
             return build_multiscale(backbone, self.info.input_shape, self.info.num_classes, self.cfg,
                                     dropout)
