@@ -2,6 +2,7 @@
 
 Geometric transforms move the annotations with the pixels: `box`, `boxes` (+`classes`) and `mask`.
 Photometric transforms and label-only geometry (rotate, zoom) are Keras preprocessing layers.
+Mosaic, scale and mixup (detection) run before, on groups of images: visiontk/data/box_augment.py.
 """
 
 from __future__ import annotations
@@ -9,15 +10,22 @@ from __future__ import annotations
 from visiontk.errors import RecipeError
 
 
-AUGMENTATIONS = ("flip", "translate", "rotate", "zoom", "brightness", "contrast")
+AUGMENTATIONS = ("flip", "translate", "rotate", "zoom", "brightness", "contrast", "mosaic", "scale",
+                 "hsv", "mixup")
+
+
+def is_on(value) -> bool:
+    """Whether a data.augment value turns its transform on (hsv: any of its three gains)."""
+    if isinstance(value, (tuple, list)):
+        return any(value)
+    return bool(value) and value != "none"
 
 
 def check_augment(cfg, task) -> None:
     """Refuse transforms the task's targets cannot follow (task.augmentations), before anything is
     written."""
     for name in AUGMENTATIONS:
-        value = getattr(cfg, name)
-        if value and value != "none" and name not in task.augmentations:
+        if is_on(getattr(cfg, name)) and name not in task.augmentations:
             supported = ", ".join(a for a in AUGMENTATIONS if a in task.augmentations) or "none"
             raise RecipeError(f"data.augment.{name}: not supported for task '{task.name}' (its "
                               f"targets cannot follow that transform; it supports: {supported})")
@@ -33,7 +41,8 @@ def make_augment(cfg, geometry: tuple, seed: int):
     import keras
     import tensorflow as tf
 
-    if not any([cfg.flip != "none", cfg.translate, cfg.rotate, cfg.zoom, cfg.brightness, cfg.contrast]):
+    if not any([cfg.flip != "none", cfg.translate, cfg.rotate, cfg.zoom, cfg.brightness, cfg.contrast,
+                is_on(cfg.hsv)]):
         return None
     layers = []
     if cfg.rotate:
@@ -115,6 +124,10 @@ def make_augment(cfg, geometry: tuple, seed: int):
             image, ann = translate(image, ann, n)
         for layer in layers:
             image = layer(image, training=True)
+        if is_on(cfg.hsv):
+            from visiontk.data.box_augment import random_hsv
+
+            image = random_hsv(image, cfg.hsv, seed + 30)
         image = tf.clip_by_value(image, 0.0, 1.0)
         if single:
             image, ann = image[0], {k: v[0] for k, v in ann.items()}

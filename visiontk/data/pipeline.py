@@ -1,5 +1,5 @@
 """The tf.data pipeline: source arrays or files -> float images at the model's input size ->
-(cache) -> shuffle -> augment -> task.encode -> batch -> prefetch."""
+(cache) -> shuffle -> (shard) -> mosaic / scale / mixup -> augment -> task.encode -> batch -> prefetch."""
 
 from __future__ import annotations
 
@@ -104,6 +104,7 @@ def build_dataset(data: SplitData, task, recipe, *, training: bool, batch_size: 
     import tensorflow as tf
 
     from visiontk.data.augment import make_augment
+    from visiontk.data.box_augment import box_augment_dataset
 
     keys = task.annotation_keys()
     batch_size = batch_size or recipe.train.batch_size
@@ -124,6 +125,8 @@ def build_dataset(data: SplitData, task, recipe, *, training: bool, batch_size: 
                         reshuffle_each_iteration=True)
     if shard is not None and n_shards > 1 and not by_file:
         ds = ds.shard(n_shards, shard[1])
+    if training:     # detection: images combined in groups of this pipeline's (shard's) images
+        ds = box_augment_dataset(ds, recipe.data.augment, recipe.model.input_shape, recipe.seed)
     aug = make_augment(recipe.data.augment, task.geometry, recipe.seed) if training else None
     # tasks whose encode takes batches get augmentation and encoding once per batch (per-example
     # maps cost ~25-50 us of CPU an image, a large share of the step for small models)

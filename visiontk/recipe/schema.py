@@ -32,6 +32,14 @@ class Augment(Strict):
     zoom: Annotated[float, between(0.0, 0.9)] = 0.0
     brightness: Fraction = 0.0
     contrast: Fraction = 0.0
+    # box-preserving transforms (detection; visiontk/data/box_augment.py), Ultralytics' names:
+    mosaic: Fraction = 0.0                                  # probability of a 4-image mosaic
+    scale: Annotated[float, between(0.0, 0.9)] = 0.0        # zoom in [1 - scale, 1 + scale], crop / pad
+    mixup: Fraction = 0.0                                   # probability of blending in a second image
+    min_visible: Fraction = 0.25                            # boxes cut below this share of their area go
+    close_mosaic: NonNegInt = 0                             # mosaic, scale, mixup off for the last N epochs
+    # hue shift (turns), saturation and value gains, each drawn in +-gain; Ultralytics: 0.015, 0.7, 0.4
+    hsv: tuple[Annotated[float, between(0.0, 0.5)], Fraction, Fraction] = (0.0, 0.0, 0.0)
 
 
 class DataCfg(Strict):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from visiontk.data.box_augment import schedule_callbacks
 from visiontk.io import atomic_path, write_json
 from visiontk.train.callbacks import (Backup, BestLast, EpochTensorBoard, History, StopOnNonFiniteLoss,
                                       save_weights)
@@ -71,7 +72,7 @@ def make_callbacks(p: Session, run, val_batches, *, writer: bool = True, backup_
     history = History(run.path)
     best_last = BestLast(run / "checkpoints", monitor, mode)
     stateful = {"best_last": best_last}
-    callbacks: list = [EpochTimer()]
+    callbacks: list = [EpochTimer(), *schedule_callbacks(r)]   # data.augment.close_mosaic
     if p.finetune is not None:
         callbacks.append(p.finetune.callback())   # freeze / unfreeze at epoch starts
     callbacks += p.task.callbacks(val_batches, run.path)      # metrics first: others read their logs
