@@ -154,19 +154,23 @@ def test_mixup_blends_and_joins_the_boxes():
 
 
 def test_hsv_keeps_boxes_and_values_in_range():
-    from visiontk.data.augment import make_augment
     from visiontk.recipe.schema import Augment
 
     rng = np.random.default_rng(0)
     images = tf.constant(rng.uniform(size=(8, H, W, 3)), tf.float32)
     ann = {"boxes": tf.constant(rng.uniform(size=(8, 3, 4)), tf.float32),
            "classes": tf.constant(rng.integers(-1, 3, (8, 3)))}
-    aug = make_augment(Augment(hsv=(0.1, 0.7, 0.9)), ("boxes",), seed=0)
-    out, ann2 = aug(images, ann)
+    aug = ba.make_box_augment(Augment(hsv=(0.1, 0.7, 0.9)), (H, W, 3))
+    out, ann2 = aug(images, ann, tf.constant(7, tf.int64))
     assert 0.0 <= out.numpy().min() and out.numpy().max() <= 1.0
     assert np.abs(out.numpy() - images.numpy()).mean() > 0.02
     for k in ann:
         np.testing.assert_array_equal(ann2[k].numpy(), ann[k].numpy())
+    ba.box_switch().assign(False)                 # close_mosaic leaves the colour jitter on
+    try:
+        np.testing.assert_array_equal(aug(images, ann, tf.constant(7, tf.int64))[0].numpy(), out.numpy())
+    finally:
+        ba.box_switch().assign(True)
     # one channel: only the value gain, a factor per image
     grey = tf.fill((2, 4, 4, 1), 0.5)
     out = ba.hsv_jitter(grey, tf.constant([[0.3, 0.1, 1.5], [0.3, 0.1, 0.5]]))

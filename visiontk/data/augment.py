@@ -2,7 +2,7 @@
 
 Geometric transforms move the annotations with the pixels: `box`, `boxes` (+`classes`) and `mask`.
 Photometric transforms and label-only geometry (rotate, zoom) are Keras preprocessing layers.
-Mosaic, scale and mixup (detection) run before, on groups of images: visiontk/data/box_augment.py.
+Mosaic, scale, mixup and HSV (detection) run before, on groups of images: data/box_augment.py.
 """
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ def make_augment(cfg, geometry: tuple, seed: int):
     import keras
     import tensorflow as tf
 
-    if not any([cfg.flip != "none", cfg.translate, cfg.rotate, cfg.zoom, cfg.brightness, cfg.contrast,
-                is_on(cfg.hsv)]):
+    if not any([cfg.flip != "none", cfg.translate, cfg.rotate, cfg.zoom, cfg.brightness, cfg.contrast]):
         return None
     layers = []
     if cfg.rotate:
@@ -124,10 +123,6 @@ def make_augment(cfg, geometry: tuple, seed: int):
             image, ann = translate(image, ann, n)
         for layer in layers:
             image = layer(image, training=True)
-        if is_on(cfg.hsv):
-            from visiontk.data.box_augment import random_hsv
-
-            image = random_hsv(image, cfg.hsv, seed + 30)
         image = tf.clip_by_value(image, 0.0, 1.0)
         if single:
             image, ann = image[0], {k: v[0] for k, v in ann.items()}

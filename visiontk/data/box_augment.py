@@ -32,7 +32,8 @@ from visiontk.errors import RecipeError
 
 FILL = 114.0 / 255.0    # grey where no image is (Ultralytics' padding value)
 MIN_PIXELS = 2.0        # boxes narrower or lower than this in the output are dropped (Ultralytics)
-GROUP = 16              # images drawn together: a mosaic takes its 3 partners from its group
+GROUP = 64              # images drawn together: a mosaic takes its 3 partners from its group
+                        # (Ultralytics: from a buffer of the last 64 images); fewer ops an image
 BOX_KEYS = ("boxes", "classes", "count")   # the annotations these transforms can follow
 
 _SWITCH = None
@@ -243,20 +244,14 @@ def hsv_jitter(images, gains):
     return tf.clip_by_value(tf.einsum("ghwc,gdc->ghwd", images, matrix), 0.0, 1.0)
 
 
-def random_hsv(images, hsv, seed: int):
-    """hsv_jitter with gains drawn per image as Ultralytics: hue + U(-1, 1) h, saturation and value
-    x (1 + U(-1, 1) s), x (1 + U(-1, 1) v); `hsv` = (h, s, v)."""
-    u = tf.random.uniform((tf.shape(images)[0], 3), -1.0, 1.0, seed=seed)
-    return hsv_jitter(images, u * tf.constant(hsv, tf.float32) + tf.constant([0.0, 1.0, 1.0]))
-
-
 # ---- random parameters and the tf.data stage ---------------------------------------------------
 
 def make_box_augment(cfg, input_shape):
     """fn(images (G, H, W, C), annotations, key int64) -> (images, annotations) drawing mosaic,
-    scale and mixup for a group, or None when all three are off. Reads box_switch(): when off, the
-    group passes unchanged."""
-    if not box_transforms_on(cfg):
+    scale, mixup and the HSV jitter for a group, or None when all are off. Reads box_switch(): when
+    off, mosaic, scale and mixup leave the group as it is (the HSV jitter stays)."""
+    geometry, hsv = box_transforms_on(cfg), any(cfg.hsv)
+    if not (geometry or hsv):
         return None
     h, w = int(input_shape[0]), int(input_shape[1])
     switch = box_switch()
@@ -307,21 +302,26 @@ def make_box_augment(cfg, input_shape):
         return tf.clip_by_value(image, 0.0, 1.0), out
 
     def apply(images, ann, key):
-        return tf.cond(switch.read_value(), lambda: transform(images, ann, key),
-                       lambda: (images, dict(ann)))
+        if geometry:
+            images, ann = tf.cond(switch.read_value(), lambda: transform(images, ann, key),
+                                  lambda: (images, dict(ann)))
+        if hsv:     # as Ultralytics: hue + U(-1, 1) h, saturation x (1 + U(-1, 1) s), value alike
+            gains = uniform([tf.shape(images)[0], 3], key, 8, -1.0, 1.0) * cfg.hsv + [0.0, 1.0, 1.0]
+            images = hsv_jitter(images, gains)
+        return images, ann
 
     return apply
 
 
 def box_augment_dataset(ds, cfg, input_shape, seed: int):
-    """The unbatched training dataset through mosaic / scale / mixup (groups of GROUP consecutive
-    shuffled images, each group with its own key from the recipe seed: deterministic, new draws
-    every epoch), or `ds` unchanged when they are off."""
+    """The unbatched training dataset through mosaic / scale / mixup / HSV (groups of GROUP
+    consecutive shuffled images, each group with its own key from the recipe seed: deterministic,
+    new draws every epoch), or `ds` unchanged when they are off."""
     fn = make_box_augment(cfg, input_shape)
     if fn is None:
         return ds
     keys = set(ds.element_spec[1])
-    if not {"boxes", "classes"} <= keys or keys - set(BOX_KEYS):
+    if box_transforms_on(cfg) and (not {"boxes", "classes"} <= keys or keys - set(BOX_KEYS)):
         on = [n for n in ("mosaic", "scale", "mixup") if getattr(cfg, n)]
         raise RecipeError(f"data.augment.{on[0]}: moves boxes and classes only; this task's "
                           f"annotations ({', '.join(sorted(keys))}) cannot follow it; remove it")
