@@ -223,3 +223,38 @@ def table(headers: list, rows: list) -> str:
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# ---- the two detection heads (detect_heads_speed.py, detect_heads_budget.py) -------------------
+
+DETECT_HEADS = {"grid": "recipes/detect_fashion.yaml",
+                "multiscale": "recipes/detect_fashion_multiscale.yaml"}
+
+
+def add_head_args(ap) -> None:
+    """--grid-recipe and --multiscale-recipe (each head's recipe), --grid-set and --multiscale-set
+    (each head's own overrides), --set (both heads')."""
+    for head, recipe in DETECT_HEADS.items():
+        ap.add_argument(f"--{head}-recipe", default=recipe, help=f"the {head} head's recipe ({recipe})")
+        ap.add_argument(f"--{head}-set", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"recipe override for the {head} head only (repeatable)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="recipe override for both heads (repeatable)")
+
+
+def head_recipes(args) -> tuple[dict, dict]:
+    """({head: recipe path}, {head: its own overrides}) from add_head_args's options; a recipe path
+    that is no file from the working folder is read from the checkout."""
+    paths = {head: Path(getattr(args, f"{head}_recipe")) for head in DETECT_HEADS}
+    return ({head: str(p if p.is_file() else ROOT / p) for head, p in paths.items()},
+            {head: getattr(args, f"{head}_set") for head in DETECT_HEADS})
+
+
+def check_head(recipe, head: str, path: str) -> None:
+    """RecipeError unless `recipe` (loaded from `path`) detects with model.head.type `head`."""
+    from visiontk.errors import RecipeError
+
+    found = recipe.model.head.type if recipe.task == "detection" else f"task {recipe.task}"
+    if found != head:
+        raise RecipeError(f"{path}: model.head.type is {found!r}, not {head!r}; give a {head} "
+                          f"detection recipe or --{head}-set \"model.head={{type: {head}}}\"")

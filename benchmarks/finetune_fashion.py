@@ -39,6 +39,10 @@ history.csv; not the final scoring of val and test after it (the same work in bo
 generated into the cache before any clock starts. The actual wall time of every run is reported. A
 run that passes --overrun x its budget (a busy machine) is stopped by SIGINT and finished from its
 best checkpoint; results.json marks it `cut`.
+
+The calibration, the runs and the keeping of results.json serve any pair of arms: an arm is a name in
+args.arms with its recipe (args.arm_recipes) and its own overrides (args.arm_sets); `finetune` is the
+one arm with a frozen phase. benchmarks/detect_heads_budget.py compares two detection heads with them.
 """
 
 from __future__ import annotations
@@ -130,12 +134,15 @@ def log_tail(run_dir: Path, lines: int = 3) -> str:
 
 def arm_overrides(args, arm: str, n: int | None, seed: int, out: Path, epochs: int,
                   frozen: int) -> list:
-    """Overrides of one run: --set, the size, seed, output and epochs, then the arm's own."""
+    """Overrides of one run: --set, the size, seed, output and epochs, then the arm's own (scratch,
+    finetune: built here; any other arm: its args.arm_sets entry)."""
     ov = [*args.set, f"seed={seed}", f"output={out}", f"train.epochs={epochs}"]
     if n is not None:
         ov.append(f"data.params.train_size={n}")
     if arm == "scratch":
         return ov + ["model.init_from=null", "train.finetune=null"]
+    if arm != "finetune":
+        return ov + args.arm_sets.get(arm, [])
     if not args.no_init_from:
         ov.append(f"model.init_from={args.pretrained}")
     if frozen == 0:                 # --frozen-share 0: restore only, train everything from epoch 1
@@ -147,15 +154,17 @@ def arm_overrides(args, arm: str, n: int | None, seed: int, out: Path, epochs: i
 
 
 def prebuild(args, n: int | None, seed: int) -> None:
-    """Generate a seed's scenes into the cache before any clock starts (the recipe's source reads
-    them back; generating them would be charged to whichever arm ran first)."""
+    """Generate a seed's scenes into the cache before any clock starts (each arm's recipe's source
+    reads them back; generating them would be charged to whichever arm ran first)."""
     from visiontk.data.base import make_source
     from visiontk.recipe import load_recipe
 
-    ov = [*args.set, f"seed={seed}"] + ([f"data.params.train_size={n}"] if n is not None else [])
-    source = make_source(load_recipe(args.recipe, ov))
-    for split in source.splits():
-        source.load(split)
+    ov = [f"seed={seed}"] + ([f"data.params.train_size={n}"] if n is not None else [])
+    arms = {(args.arm_recipes[arm], tuple(args.arm_sets.get(arm, ()))): None for arm in args.arms}
+    for recipe, own in arms:                  # one pass per distinct recipe and overrides
+        source = make_source(load_recipe(recipe, [*args.set, *own, *ov]))
+        for split in source.splits():
+            source.load(split)
 
 
 # ---- calibration ---------------------------------------------------------------------------------
@@ -166,14 +175,14 @@ def probe(args, arm: str, batch: int, out: Path) -> dict:
     {phase: s}} where phase is "frozen" or "train"."""
     walls, starts, retraces, steps = [], [], [], []
     for n in (batch, args.probe_images):
-        epochs = PROBE_EPOCHS[arm]
+        epochs = PROBE_EPOCHS.get(arm, PROBE_EPOCHS["scratch"])
         run = out / "probes" / f"{arm}-{n}"
-        t = train(args.recipe, arm_overrides(args, arm, n, 0, run, epochs, PROBE_FROZEN), run,
+        t = train(args.arm_recipes[arm], arm_overrides(args, arm, n, 0, run, epochs, PROBE_FROZEN), run,
                   epochs=epochs, stop_when_done=True)["rows_at"]
         if len(t) < epochs:
             sys.exit(f"probe {run} stopped after {len(t)} of {epochs} epochs: {log_tail(run)}")
         gaps = [b - a for a, b in zip(t, t[1:])]
-        if arm == "scratch":
+        if arm != "finetune":
             w = {"train": statistics.mean(gaps)}
             starts.append(t[0] - w["train"])
         else:                       # epoch 2 frozen, epoch 3 unfreezes (retrace), epoch 4 steady
@@ -204,8 +213,8 @@ def plan(args, arm: str, cost: dict, steps: int, budget: float, scale: float) ->
     """(epochs, frozen epochs, predicted seconds): the epochs whose predicted wall time is nearest
     the budget; finetune keeps at least one epoch in each phase."""
     best = None
-    for epochs in range(1 if arm == "scratch" else 2, 10_000):
-        frozen = 0 if arm == "scratch" or args.frozen_share == 0 else \
+    for epochs in range(2 if arm == "finetune" else 1, 10_000):
+        frozen = 0 if arm != "finetune" or args.frozen_share == 0 else \
             min(epochs - 1, max(1, round(args.frozen_share * epochs)))
         wall = scale * predict(cost, steps, epochs, frozen)
         if best is None or abs(wall - budget) < abs(best[2] - budget):
@@ -222,15 +231,15 @@ def measured(args, arm: str, size: str, n: int | None, seed: int, epochs: int, f
     """Train one arm for its calibrated epochs; the run's record for results.json."""
     run = args.out / f"{arm}-{size}-{seed}"
     ov = arm_overrides(args, arm, n, seed, run, epochs, frozen)
-    t = train(args.recipe, ov, run, epochs=epochs,
+    t = train(args.arm_recipes[arm], ov, run, epochs=epochs,
               stop_at=budget * args.overrun if args.overrun else None)
     if t["cut"] and t["rows_at"]:     # finish from the best checkpoint: resume with the epochs done
         done = len(t["rows_at"])
-        train(args.recipe, [*ov, f"train.epochs={done}"], run, epochs=done, force=False)
+        train(args.arm_recipes[arm], [*ov, f"train.epochs={done}"], run, epochs=done, force=False)
     metrics_path = run / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     rows = history(run)
-    curve_key, tests = TASKS[args.task][1:]
+    curve_key, tests = args.curve, args.tests
     cum = 0.0
     curve = []
     for row, wall in zip(rows, t["rows_at"]):
@@ -320,7 +329,74 @@ def parse_args():
     recipe = Path(args.recipe or TASKS[args.task][0])
     args.recipe = str(recipe if recipe.is_file() or args.recipe else ROOT / recipe)
     args.out = Path(args.out).resolve()
+    args.arms, args.arm_recipes, args.arm_sets = ARMS, dict.fromkeys(ARMS, args.recipe), {}
+    args.curve, args.tests = TASKS[args.task][1:]
     return ap, args
+
+
+def load_results(out: Path, settings: dict) -> tuple[Path, dict]:
+    """OUT/results.json and the results to extend: the calibration and finished runs it holds when
+    it was written with the same `settings`, else none."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    same = old.get("settings") == settings
+    return path, {"settings": settings, "machine": machine(),
+                  "calibration": old.get("calibration") if same else None,
+                  "runs": old.get("runs", []) if same else []}
+
+
+def calibrate(args, results: dict, path: Path, batches: dict) -> dict:
+    """Every arm's costs (probe), unless results holds them; printed. `batches`: batch size per arm."""
+    t_start = time.perf_counter()
+    if results["calibration"] is None:
+        for n in dict.fromkeys([*batches.values(), args.probe_images]):
+            prebuild(args, n, 0)
+        results["calibration"] = {arm: probe(args, arm, batches[arm], args.out) for arm in args.arms}
+        write_json(path, results)
+    cal = results["calibration"]
+    print(f"calibration ({time.perf_counter() - t_start:.0f} s): " + "; ".join(
+        f"{arm}: start {c['start']:.1f} s, " + ", ".join(
+            f"{ph} {c['epoch'][ph]:.2f} s/epoch + {c['step'][ph] * 1000:.0f} ms/step" for ph in c["step"])
+        + (f", unfreeze {c['retrace']:.1f} s" if arm == "finetune" else "")
+        for arm, c in cal.items()), flush=True)
+    if not all(v > 0 for c in cal.values() for v in c["step"].values()):
+        print("warning: a probe's larger slice was not slower than its 1-step one (timing noise): "
+              "the epochs of larger sizes are underestimated; raise --probe-images", flush=True)
+    return cal
+
+
+def run_sizes(args, results: dict, path: Path, sizes: list, seeds: dict, shapes: dict) -> None:
+    """Every size x seed x arm run that results does not hold yet, each printed and saved as it
+    ends. `sizes`: (label, scenes or None for all, budget s); `seeds`: {"num": [...], "all":
+    [...]}; `shapes`: {arm: (batch size, the recipe's train_size)}."""
+    cal = results["calibration"]
+    for size, n, budget in sizes:
+        for i, seed in enumerate(seeds["all" if n is None else "num"]):
+            kept = {r["arm"]: r for r in results["runs"] if (r["size"], r["seed"], r["budget_s"]) ==
+                    (size, seed, budget) and "error" not in r}
+            if len(kept) < len(args.arms):
+                prebuild(args, n, seed)
+            for arm in (args.arms if i % 2 == 0 else args.arms[::-1]):   # alternate who runs first
+                if arm in kept:
+                    continue
+                batch, train_size = shapes[arm]
+                earlier = [r["wall_s"] / r["predicted_s"] for r in results["runs"]
+                           if (r["arm"], r["size"], r["budget_s"]) == (arm, size, budget)
+                           and r["wall_s"] and not r["cut"]]
+                scale = statistics.mean(earlier) if earlier else 1.0
+                epochs, frozen, predicted = plan(args, arm, cal[arm], max(1, (n or train_size) // batch),
+                                                 budget, scale)
+                rec = measured(args, arm, size, n, seed, epochs, frozen, budget, predicted)
+                results["runs"] = [r for r in results["runs"] if (r["arm"], r["size"], r["seed"]) !=
+                                   (arm, size, seed)] + [rec]
+                write_json(path, results)
+                print(f"  {size} seed {seed} {arm}: {rec['epochs_done']}/{epochs} epochs "
+                      f"({frozen} frozen), {rec['wall_s']} s of {budget:.0f} (predicted "
+                      f"{predicted:.0f}){', cut' if rec['cut'] else ''}, test "
+                      + ", ".join(f"{m} {v:.4f}" if v is not None else f"{m} -"
+                                  for m, v in rec["test"].items())
+                      + (f"; error: {rec['error']}" if "error" in rec else ""), flush=True)
 
 
 def main() -> None:
@@ -339,58 +415,16 @@ def main() -> None:
              for i, s in enumerate(labels)]
     seeds = {"num": [int(s) for s in args.seeds.split(",") if s.strip()],
              "all": [int(s) for s in args.seeds_all.split(",") if s.strip()]}
-    curve_key, tests = TASKS[args.task][1:]
+    curve_key, tests = args.curve, args.tests
     settings = {"task": args.task, "recipe": args.recipe, "set": args.set, "pretrained":
                 None if args.no_init_from else args.pretrained, "pretrained_set": args.pretrained_set,
                 "frozen_share": args.frozen_share, "backbone_lr": args.backbone_lr,
                 "probe_images": args.probe_images}
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "results.json"
-    old = json.loads(path.read_text()) if path.is_file() else {}
-    same = old.get("settings") == settings
-    results = {"settings": settings, "machine": machine(), "calibration": old.get("calibration") if same
-               else None, "runs": old.get("runs", []) if same else []}
+    path, results = load_results(args.out, settings)
     t_start = time.perf_counter()
-    if results["calibration"] is None:
-        prebuild(args, batch, 0)
-        prebuild(args, args.probe_images, 0)
-        results["calibration"] = {arm: probe(args, arm, batch, args.out) for arm in ARMS}
-        write_json(path, results)
-    cal = results["calibration"]
-    print(f"calibration ({time.perf_counter() - t_start:.0f} s): " + "; ".join(
-        f"{arm}: start {c['start']:.1f} s, " + ", ".join(
-            f"{ph} {c['epoch'][ph]:.2f} s/epoch + {c['step'][ph] * 1000:.0f} ms/step" for ph in c["step"])
-        + (f", unfreeze {c['retrace']:.1f} s" if arm == "finetune" else "")
-        for arm, c in cal.items()), flush=True)
-    if not all(v > 0 for c in cal.values() for v in c["step"].values()):
-        print("warning: a probe's larger slice was not slower than its 1-step one (timing noise): "
-              "the epochs of larger sizes are underestimated; raise --probe-images", flush=True)
-
-    for size, n, budget in sizes:
-        steps = max(1, (n or base.data.params.train_size) // batch)
-        for i, seed in enumerate(seeds["all" if n is None else "num"]):
-            kept = {r["arm"]: r for r in results["runs"] if (r["size"], r["seed"], r["budget_s"]) ==
-                    (size, seed, budget) and "error" not in r}
-            if len(kept) < len(ARMS):
-                prebuild(args, n, seed)
-            for arm in (ARMS if i % 2 == 0 else ARMS[::-1]):   # alternate who runs first
-                if arm in kept:
-                    continue
-                earlier = [r["wall_s"] / r["predicted_s"] for r in results["runs"]
-                           if (r["arm"], r["size"], r["budget_s"]) == (arm, size, budget)
-                           and r["wall_s"] and not r["cut"]]
-                scale = statistics.mean(earlier) if earlier else 1.0
-                epochs, frozen, predicted = plan(args, arm, cal[arm], steps, budget, scale)
-                rec = measured(args, arm, size, n, seed, epochs, frozen, budget, predicted)
-                results["runs"] = [r for r in results["runs"] if (r["arm"], r["size"], r["seed"]) !=
-                                   (arm, size, seed)] + [rec]
-                write_json(path, results)
-                print(f"  {size} seed {seed} {arm}: {rec['epochs_done']}/{epochs} epochs "
-                      f"({frozen} frozen), {rec['wall_s']} s of {budget:.0f} (predicted "
-                      f"{predicted:.0f}){', cut' if rec['cut'] else ''}, test "
-                      + ", ".join(f"{m} {v:.4f}" if v is not None else f"{m} -"
-                                  for m, v in rec["test"].items())
-                      + (f"; error: {rec['error']}" if "error" in rec else ""), flush=True)
+    calibrate(args, results, path, dict.fromkeys(ARMS, batch))
+    run_sizes(args, results, path, sizes, seeds,
+              dict.fromkeys(ARMS, (batch, base.data.params.train_size)))
 
     from _finetune_plot import plot_curves
 
