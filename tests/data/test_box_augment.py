@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.tiny_recipes import all_recipes
 from visiontk.data import box_augment as ba
 from visiontk.data.base import SplitData
 from visiontk.data.pipeline import build_dataset
@@ -304,6 +305,10 @@ def test_tasks_that_do_not_list_them_refuse_them(tiny_recipe, tmp_path):
         prepare(tiny_recipe({"data": {"augment": {"hsv": [0, 0, 0.4]}}}), build=False)
     prepare(tiny_recipe({"data": {"augment": {"hsv": [0, 0, 0], "min_visible": 0.5,
                                               "close_mosaic": 3}}}), build=False)   # all off
+    with pytest.raises(RecipeError, match=r"close_mosaic: 3 is not below train.epochs \(3\), so "
+                                          "mosaic, scale would never run"):
+        prepare(tiny_recipe({**all_recipes()["detection"], "train": {"epochs": 3}, "data": {
+            "augment": {"mosaic": 0.5, "scale": 0.2, "close_mosaic": 3}}}), build=False)
     path = tmp_path / "r.yaml"
     path.write_text("task: detection\nmodel:\n  backbone: {name: lenet5}\n  input_shape: [32, 32, 3]\n"
                     "data:\n  augment:\n    mosaic: 1.0\n    hsv: [0.015, 1.7, 0.4]\n")
@@ -313,7 +318,6 @@ def test_tasks_that_do_not_list_them_refuse_them(tiny_recipe, tmp_path):
 
 @pytest.mark.slow
 def test_tiny_detection_run_with_mosaic_scale_and_hsv(tmp_path):
-    from tests.tiny_recipes import all_recipes
     from visiontk.recipe import load_recipe
     from visiontk.train.loop import train
 

@@ -29,6 +29,12 @@ def check_augment(cfg, task) -> None:
             supported = ", ".join(a for a in AUGMENTATIONS if a in task.augmentations) or "none"
             raise RecipeError(f"data.augment.{name}: not supported for task '{task.name}' (its "
                               f"targets cannot follow that transform; it supports: {supported})")
+    recipe = getattr(task, "recipe", None)
+    closing = [n for n in ("mosaic", "scale", "mixup") if getattr(cfg, n)]
+    if closing and recipe is not None and cfg.close_mosaic >= recipe.train.epochs:
+        raise RecipeError(f"data.augment.close_mosaic: {cfg.close_mosaic} is not below train.epochs "
+                          f"({recipe.train.epochs}), so {', '.join(closing)} would never run; lower "
+                          f"close_mosaic or remove {', '.join(closing)}")
 
 
 def make_augment(cfg, geometry: tuple, seed: int):
