@@ -258,3 +258,9 @@ def check_head(recipe, head: str, path: str) -> None:
     if found != head:
         raise RecipeError(f"{path}: model.head.type is {found!r}, not {head!r}; give a {head} "
                           f"detection recipe or --{head}-set \"model.head={{type: {head}}}\"")
+
+
+def shown(path: str) -> str:
+    """`path` relative to the checkout when it is inside it (for tables and commands)."""
+    p = Path(path)
+    return str(p.relative_to(ROOT)) if p.is_absolute() and p.is_relative_to(ROOT) else str(path)

@@ -41,8 +41,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (DETECT_HEADS, ROOT, add_head_args, check_head, head_recipes,  # noqa: E402
-                     machine_line)
+from _common import (DETECT_HEADS, add_head_args, check_head, head_recipes,  # noqa: E402
+                     machine_line, shown)
 from finetune_fashion import (arm_overrides, calibrate, load_results, mean_std,  # noqa: E402
                               run_sizes)
 
@@ -96,12 +96,6 @@ def shapes_of(ap, args) -> dict:
     if args.probe_images < 2 * max(b for b, _ in shapes.values()):
         ap.error(f"--probe-images must be at least 2 batches ({2 * max(b for b, _ in shapes.values())})")
     return shapes
-
-
-def shown(path: str) -> str:
-    """A path relative to the checkout when it is inside it."""
-    p = Path(path)
-    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else path
 
 
 def markdown(args, runs: list, size: str, n: int | None, budget: float, command: str) -> str:

@@ -43,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (StepBench, add_head_args, check_head, export_untrained,  # noqa: E402
                      head_recipes, interleave, machine, machine_line, median, model_and_meta,
-                     recipe_of, summary, table)
+                     recipe_of, shown, summary, table)
 
 
 def parse_args():
@@ -99,25 +99,25 @@ def build(args, head: str, recipe) -> dict:
     print(f"  {head}: exported {out / 'model.onnx'}", file=sys.stderr, flush=True)
     return {"run": load_onnx(out / "model.onnx"), "meta": exported, "params": model.count_params(),
             "onnx_kb": (out / "model.onnx").stat().st_size / 1024, "step": StepBench(recipe),
-            "recipe": " + ".join([path, *args.own[head]])}
+            "recipe": " + ".join([shown(path), *args.own[head]])}
 
 
 def latency(args, heads: dict, batch: int, iters: int) -> tuple[dict, dict]:
-    """({(head, what): [seconds per call]}, {head: (candidates, kept) per image}) at `batch`."""
+    """({(head, what): [seconds per call]}, {head: (boxes entering NMS, boxes kept, candidate
+    boxes) per image}) at `batch`, on random images of each model's input size."""
     import numpy as np
 
     from visiontk.runtime.detection import anchor_free_boxes, decode, grid_boxes
 
-    shape = next(iter(heads.values()))["meta"]["input"]["shape"]
-    x = np.random.default_rng(0).random((batch, *shape), np.float32)
     fns, work = {}, {}
     for head, h in heads.items():
         run, meta, thr = h["run"], h["meta"], args.score_threshold
+        x = np.random.default_rng(0).random((batch, *meta["input"]["shape"]), np.float32)
         out = run(x)
-        fns[head, "model"] = lambda run=run: run(x)
+        fns[head, "model"] = lambda run=run, x=x: run(x)
         fns[head, "decode"] = lambda out=out, meta=meta: decode(out, meta, score_threshold=thr)
         fns[head, "model + decode"] = \
-            lambda run=run, meta=meta: decode(run(x), meta, score_threshold=thr)
+            lambda run=run, x=x, meta=meta: decode(run(x), meta, score_threshold=thr)
         raw, d = next(iter(out.values())), meta["decode"]
         scores = anchor_free_boxes(raw)[2] if d.get("layout") == "anchor_free" else \
             (lambda b, c, p: c * p.max(-1))(*grid_boxes(raw, d["grid"], d["boxes_per_cell"]))
@@ -130,7 +130,7 @@ def latency(args, heads: dict, batch: int, iters: int) -> tuple[dict, dict]:
 def training(args, heads: dict) -> dict:
     """{head: [images/s per round]} of one --train-steps epoch per head per round, order swapped."""
     for h in heads.values():
-        h["step"].epoch(args.train_steps)                              # warm-up (the tracing is done)
+        h["step"].epoch(args.train_steps)                 # warm-up (StepBench has traced the step)
     speeds = {head: [] for head in heads}
     order = list(heads)
     for i in range(args.rounds):
