@@ -256,8 +256,11 @@ def make_box_augment(cfg, input_shape):
     h, w = int(input_shape[0]), int(input_shape[1])
     switch = box_switch()
 
-    def uniform(shape, key, i, lo=0.0, hi=1.0):
-        return tf.random.stateless_uniform(shape, tf.stack([key, tf.constant(i, tf.int64)]), lo, hi)
+    def seed(key, i):          # draw i of the group whose key is `key`
+        return tf.stack([key, tf.constant(i, tf.int64)])
+
+    def uniform(shape, key, i, lo=0.0, hi=1.0, dtype=tf.float32):
+        return tf.random.stateless_uniform(shape, seed(key, i), lo, hi, dtype=dtype)
 
     def layout(g, key):
         """Each output's quadrant sources (G, 4), split, canvas, window centre and scale."""
@@ -273,8 +276,7 @@ def make_box_augment(cfg, input_shape):
         do = uniform([g], key, 2) < cfg.mosaic
         # Ultralytics: the split point in the middle half of the 2H x 2W canvas, the window centred
         split = uniform([g, 2], key, 3) * [w, h] + [w / 2.0, h / 2.0]
-        partners = tf.random.stateless_uniform([g, 3], tf.stack([key, tf.constant(4, tf.int64)]),
-                                               0, g, dtype=tf.int32)
+        partners = uniform([g, 3], key, 4, 0, g, tf.int32)
         sources = tf.where(do[:, None], tf.concat([sources[:, :1], partners], 1), sources)
         split = tf.where(do[:, None], split, size)
         canvas = tf.where(do[:, None], 2.0 * size, size)
@@ -291,10 +293,9 @@ def make_box_augment(cfg, input_shape):
         if cfg.mixup:
             do = uniform([g], key, 5) < cfg.mixup
             # Beta(32, 32) as Ultralytics (about 0.5), from two gammas
-            a = tf.random.stateless_gamma([2, g], tf.stack([key, tf.constant(6, tf.int64)]), 32.0)
+            a = tf.random.stateless_gamma([2, g], seed(key, 6), 32.0)
             ratio = tf.where(do, a[0] / (a[0] + a[1]), 1.0)
-            shift = tf.random.stateless_uniform([g], tf.stack([key, tf.constant(7, tf.int64)]),
-                                                1, tf.maximum(g, 2), dtype=tf.int32)
+            shift = uniform([g], key, 7, 1, tf.maximum(g, 2), tf.int32)   # another output
             image, boxes_, classes_ = mixup(image, boxes_, classes_, (tf.range(g) + shift) % g, ratio)
         out = dict(ann, boxes=boxes_, classes=classes_)
         if "count" in ann:
