@@ -37,7 +37,7 @@ def test_a_found_small_object_and_a_missed_large_one():
     approx = pytest.approx
     assert r["map_small"] == approx(1.0) and r["map_large"] == 0.0 and r["map_medium"] is None
     assert r["ar_small"] == approx(1.0) and r["ar_large"] == 0.0 and r["ar_medium"] is None
-    assert r["ar1"] == r["ar10"] == r["ar100"] == approx(0.5)
+    assert r["ar1"] == r["ar10"] == r["ar100"] == r["ar50"] == approx(0.5)
     # recall 0.5 at precision 1: 51 of COCO's 101 recall points
     assert r["map"] == r["map50"] == r["map75"] == approx(51 / 101)
     assert r["ap_per_class"] == {"a": approx(51 / 101), "b": None}
@@ -52,6 +52,7 @@ def test_shifted_boxes_lower_the_strict_thresholds_only():
     assert r["map50"] == r["map75"] == pytest.approx(1.0)
     assert r["map"] == r["map_large"] == pytest.approx(0.7)                 # 7 of 10 thresholds
     assert r["ar100"] == pytest.approx(0.7) and r["map_small"] is None
+    assert r["ar50"] == pytest.approx(1.0)                                  # found, at IoU 0.5
 
 
 def test_no_detections_and_no_objects():
@@ -61,7 +62,8 @@ def test_no_detections_and_no_objects():
     nothing_there = coco_map(*_coco([], [(SMALL, 0, 0.9)]))
     # map, map50, map75 stay numbers (checkpoints follow them); the rest is not measured
     assert nothing_there["map"] == nothing_there["map50"] == nothing_there["map75"] == 0.0
-    assert all(nothing_there[k] is None for k in ("map_small", "ar1", "ar100", "ar_large"))
+    assert nothing_found["ar50"] == 0.0
+    assert all(nothing_there[k] is None for k in ("map_small", "ar1", "ar100", "ar_large", "ar50"))
     assert nothing_there["ap_per_class"] == nothing_there["ap50_per_class"] == {"a": None, "b": None}
 
 

@@ -105,7 +105,9 @@ def coco_summary(ev, class_names: list) -> dict:
     Returns:
         map (AP@[.5:.95]), map50, map75, map_small, map_medium, map_large, ar1, ar10, ar100,
         ar_small, ar_medium, ar_large (COCOeval.stats: AP at all sizes and 100 detections per
-        image unless named; AR averaged over IoU .5:.95), then ap_per_class {class name:
+        image unless named; AR averaged over IoU .5:.95), ar50 (the share of objects found at IoU
+        0.5 with up to 100 detections per image, averaged over classes: the recall a detector
+        reaches at any score threshold), then ap_per_class {class name:
         AP@[.5:.95]} and ap50_per_class {class name: AP@0.5}. Where COCO has nothing to measure
         (its -1: no object of that size, or of that class) the figure is None (null in JSON), not
         0; map, map50 and map75 alone are 0.0 when there is no object at all, as checkpoints and
@@ -114,12 +116,14 @@ def coco_summary(ev, class_names: list) -> dict:
     """
     if ev is None:
         out = {k: 0.0 if k in ALWAYS_NUMBERS else None for k in COCO_STATS}
-        return {**out, "ap_per_class": dict.fromkeys(class_names),
+        return {**out, "ar50": None, "ap_per_class": dict.fromkeys(class_names),
                 "ap50_per_class": dict.fromkeys(class_names)}
     out = {k: (max(0.0, float(v)) if k in ALWAYS_NUMBERS else _measured(v))
            for k, v in zip(COCO_STATS, ev.stats)}
     # precision: [IoU thresholds, recall points, categories, area ranges, max dets]; all sizes, 100
     prec = ev.eval["precision"][:, :, :, 0, -1]
+    # recall: [IoU thresholds, categories, area ranges, max dets]
+    out["ar50"] = _mean_measured(ev.eval["recall"][0, :, 0, -1])
     names = {c["id"]: c["name"] for c in ev.cocoGt.dataset["categories"]}
     cats = [names[c] for c in ev.params.catIds]
     out["ap_per_class"] = {n: _mean_measured(prec[:, :, k]) for k, n in enumerate(cats)}
