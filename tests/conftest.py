@@ -43,7 +43,7 @@ def deep_update(base: dict, extra: dict) -> dict:
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = deep_update(out[k], v)
         else:
-            out[k] = v
+            out[k] = copy.deepcopy(v)         # never shares a caller's dict: tests mutate theirs
     return out
 
 

@@ -5,6 +5,8 @@ drawn pixels in the output (within a pixel) and map back to the original box; th
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -321,7 +323,7 @@ def test_tiny_detection_run_with_mosaic_scale_and_hsv(tmp_path):
     from visiontk.recipe import load_recipe
     from visiontk.train.loop import train
 
-    data = all_recipes()["detection"]
+    data = copy.deepcopy(all_recipes()["detection"])
     data["data"]["augment"].update({"mosaic": 1.0, "scale": 0.5, "hsv": [0.015, 0.7, 0.4],
                                     "mixup": 0.1, "close_mosaic": 1})
     data["train"]["epochs"] = 2

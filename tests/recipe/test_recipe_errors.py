@@ -229,3 +229,11 @@ def test_every_shipped_recipe_is_valid():
     assert recipes
     for path in recipes:
         load_recipe(path, check_paths=False)        # finetune.yaml starts from runs/classify
+
+
+@pytest.mark.parametrize("text, shown", [("\n", r"\n"), ("a\r\nb", r"a\r\nb")])
+def test_an_override_with_line_breaks_is_named_on_one_line(text, shown):
+    """Found by the fuzz test: the message quoted the override as it was, line break and all."""
+    with pytest.raises(RecipeError) as exc:
+        parse_override(text)
+    assert str(exc.value) == f"override '{shown}' is not of the form key.sub=value (e.g. train.epochs=3)"

@@ -85,7 +85,9 @@ def format_override(key: str, value: Any) -> str:
 
 
 def shorten(text: str, limit: int = 100) -> str:
-    """An override as shown in a message: long ones cut, so the error stays one readable line."""
+    """An override as shown in a message: line breaks written as \\n and long ones cut, so the error
+    stays one readable line."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
