@@ -174,6 +174,19 @@ def test_model_output_layout_and_backbone_checks():
         build_multiscale(backbone, (64, 64, 3), 3, MultiscaleHead(strides=[8, 32]))
 
 
+def test_a_map_that_does_not_divide_the_input_evenly_is_named():
+    """A 'valid' convolution gives 7 x 7 at stride ~9: its anchors would not line up, so it is
+    refused by name instead of failing later on a shape mismatch."""
+    import keras
+
+    from visiontk.tasks.detection.multiscale import levels_by_stride
+
+    x = keras.Input((64, 64, 3))
+    odd = keras.Model(x, {"C3": keras.layers.Conv2D(4, 9, strides=8, padding="valid")(x)}, name="odd")
+    with pytest.raises(ModelError, match=r"do not divide the 64 x 64 input evenly: C3 \(7 x 7\)"):
+        levels_by_stride(odd, (64, 64, 3), [8])
+
+
 def test_runtime_decodes_anchor_rows_with_nms():
     from visiontk.runtime.detection import decode
 

@@ -84,7 +84,7 @@ class SyntheticConfig(Strict):
                                  f"lower size_range's low end below {1 / self.shared_cell:.3f} or "
                                  f"allow some overlap (e.g. max_overlap: 0.1)")
         if self.image_size is not None:
-            problem = size_problem(self, *self.image_size)
+            _field, problem = size_problem(self, *self.image_size)
             if problem:
                 raise ValueError(problem)
         return self
@@ -95,19 +95,19 @@ def _pairs(cfg: SyntheticConfig) -> tuple[int, int]:
     return (cfg.min_objects + 1) // 2, cfg.max_objects // 2
 
 
-def size_problem(cfg: SyntheticConfig, h: int, w: int) -> str:
-    """What makes the scenes undrawable at h x w pixels ("" when nothing)."""
+def size_problem(cfg: SyntheticConfig, h: int, w: int) -> tuple[str, str]:
+    """(field, problem) that makes the scenes undrawable at h x w pixels; ("", "") when nothing."""
     side = min(h, w)
     smallest = cfg.size_range[0] * side
     if smallest < MIN_OBJECT_PX:
-        return (f"size_range {list(cfg.size_range)} makes objects of {smallest:.1f} px on {h} x {w} "
+        return "size_range", (f"size_range {list(cfg.size_range)} makes objects of {smallest:.1f} px on {h} x {w} "
                 f"images; the smallest that draws every shape is {MIN_OBJECT_PX} px across (a "
                 f"smaller ellipse gets an empty box): raise size_range's low end to at least "
                 f"{math.ceil(MIN_OBJECT_PX / side * 1000) / 1000:g} or the image size")
     if cfg.shared_cell is not None and cfg.shared_cell > side:
-        return (f"shared_cell {cfg.shared_cell} makes grid cells smaller than a pixel on {h} x {w} "
+        return "shared_cell", (f"shared_cell {cfg.shared_cell} makes grid cells smaller than a pixel on {h} x {w} "
                 f"images; use at most {side}")
-    return ""
+    return "", ""
 
 
 _SPLIT_INDEX = {"train": 0, "val": 1, "test": 2}
@@ -127,13 +127,12 @@ class SyntheticScenes(DataSource):
         """(field, problem) of params that cannot draw at the recipe's input size; ("", "") if none
         (`recipe check` asks, before anything is built)."""
         h, w = cfg.image_size or tuple(input_shape)[:2]
-        problem = size_problem(cfg, h, w)
-        return ("size_range" if "size_range" in problem else "shared_cell", problem) if problem else ("", "")
+        return size_problem(cfg, h, w)
 
     def __init__(self, cfg, **kw):
         super().__init__(cfg, **kw)
         h, w = cfg.image_size or self.input_shape[:2]
-        problem = size_problem(cfg, h, w)
+        _field, problem = size_problem(cfg, h, w)
         if problem:
             raise SourceError(f"data.params: {problem}"
                               + ("" if cfg.image_size else " (model.input_shape gives the image size)"))

@@ -17,17 +17,25 @@ def levels_by_stride(backbone, input_shape, strides) -> list[str]:
     if not isinstance(out, dict):
         raise ModelError("model.head.type multiscale needs a backbone with named feature maps "
                          "(include_top=False gives them); this one has a single output")
-    h = input_shape[0]
-    by_stride = {}
+    h, w = input_shape[:2]
+    by_stride, uneven = {}, []
     for name, t in out.items():              # shallow to deep: a later map of a stride wins
-        if len(t.shape) == 4 and t.shape[1]:
-            by_stride[round(h / t.shape[1])] = name
+        if len(t.shape) == 4 and t.shape[1] and t.shape[2]:
+            stride = h // t.shape[1]
+            # the anchors (anchors_of) assume a map of exactly input / stride cells on both sides
+            if stride * t.shape[1] == h and stride * t.shape[2] == w:
+                by_stride[stride] = name
+            else:
+                uneven.append(f"{name} ({t.shape[1]} x {t.shape[2]})")
     missing = [s for s in strides if s not in by_stride]
     if missing:
         have = ", ".join(f"{by_stride[s]} (stride {s})" for s in sorted(by_stride)) or "none"
+        odd = (f"; maps that do not divide the {h} x {w} input evenly: {', '.join(uneven)}"
+               if uneven else "")
         raise ModelError(f"model.head.strides: backbone '{backbone.name}' has no feature map at "
-                         f"stride {missing[0]} for a {h} px input; it has {have}; choose strides "
-                         f"from those or another backbone")
+                         f"stride {missing[0]} for a {h} x {w} px input; it has {have}{odd}; choose "
+                         f"strides from those, an input size the backbone divides evenly, or "
+                         f"another backbone")
     return [by_stride[s] for s in strides]
 
 

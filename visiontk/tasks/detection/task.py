@@ -41,12 +41,6 @@ class Detection(Task):
     def multiscale(self) -> bool:
         return isinstance(self.cfg, MultiscaleHead)
 
-    @property
-    def channels(self) -> int:
-        if self.multiscale:
-            return 4 + self.info.num_classes
-        return 5 * self.cfg.boxes_per_cell + self.info.num_classes
-
     def build(self, backbone, dropout=None):
         if self.multiscale:
             from visiontk.tasks.detection.multiscale import build_multiscale
