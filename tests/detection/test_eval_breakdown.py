@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from visiontk.tasks.detection.evaluation import coco_map, detection_confusion, match_by_iou
+from visiontk.tasks.detection.evaluation import (coco_map, detection_confusion, match_by_iou,
+                                                 recall_any_class)
 
 SMALL = [10, 10, 20, 20]          # x1, y1, x2, y2 in model-input pixels: area 100 < 32²
 MEDIUM = [20, 100, 70, 150]       # 2,500: between 32² and 96²
@@ -87,6 +88,10 @@ def test_confusion_matrix_counts_hits_confusions_false_alarms_and_misses():
     two = detection_confusion([truth, (_boxes(), np.array([], int)), truth],
                               [found, (_boxes([5, 5, 9, 9]), np.array([2])), (_boxes(), np.array([]))], 3)
     assert two.tolist() == [[1, 0, 0, 1], [1, 0, 0, 1], [0, 0, 0, 2], [0, 1, 1, 0]]
+    # found whatever the class: 2 of 3 objects, then 2 of 6 (the empty image finds none)
+    assert recall_any_class(cm) == pytest.approx(2 / 3)
+    assert recall_any_class(two) == pytest.approx(2 / 6)
+    assert recall_any_class(detection_confusion([], [], 3)) is None
 
 
 def test_confusion_matrix_pairs_one_to_one_by_iou():

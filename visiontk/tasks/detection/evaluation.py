@@ -231,6 +231,19 @@ def detection_confusion(gts: list, dets: list, num_classes: int, iou: float = CO
     return cm
 
 
+def recall_any_class(counts: np.ndarray) -> float | None:
+    """The share of objects paired with a detection in `detection_confusion`'s counts, whatever
+    class it was given: where objects are found at all, apart from naming them right (None when
+    there is no object).
+
+    Example:
+        >>> round(recall_any_class(np.array([[1, 0, 0], [1, 0, 1], [0, 2, 0]])), 3)
+        0.667
+    """
+    objects = int(counts[:-1].sum())
+    return None if objects == 0 else 1.0 - float(counts[:-1, -1].sum()) / objects
+
+
 def match_by_iou(ious: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """One-to-one pairs of rows and columns of `ious`, highest IoU first, IoU >= `threshold`.
 
@@ -259,8 +272,8 @@ def detection_report(predict_fn, batches, meta: dict, eval_threshold: float, out
     decode threshold; with `out_dir`, detections.png, pr_curve.png and confusion_matrix.png in it.
 
     Returns:
-        coco_summary's figures, precision, recall, f1, score_threshold, images, objects,
-        confusion_matrix {"labels": class names + "background", "counts": rows of ground truth,
+        coco_summary's figures, precision, recall, f1, recall_any_class, score_threshold, images,
+        objects, confusion_matrix {"labels": class names + "background", "counts": rows of ground truth,
         columns of detections, "iou", "score_threshold"}, and the PNGs' paths (detections_png,
         pr_curve_png, confusion_matrix_png).
     """
@@ -278,6 +291,7 @@ def detection_report(predict_fn, batches, meta: dict, eval_threshold: float, out
     kept = [box_arrays([b for b in f if b.score >= threshold]) for f in found]
     counts = detection_confusion(gts, kept, len(names))
     labels = [*names, "background"]
+    out["recall_any_class"] = recall_any_class(counts)
     out["confusion_matrix"] = {"labels": labels, "counts": counts.tolist(), "iou": CONFUSION_IOU,
                                "score_threshold": threshold}
     if out_dir is not None:
