@@ -209,6 +209,16 @@ def predict(cost: dict, steps: int, epochs: int, frozen: int) -> float:
     return wall + (frozen * epoch("frozen") + (cost["retrace"] if trained else 0.0) if frozen else 0.0)
 
 
+def measured_over_predicted(run: dict, cost: dict, steps: int) -> float:
+    """How much slower than the probes' costs a finished or cut run went: its wall time at its last
+    whole epoch over the unscaled prediction for the epochs it did. Against the probes, not against
+    the run's own (already scaled) prediction, so that the ratios of runs planned with different
+    scales average; a cut run counts too (leaving it out let every later run of a badly calibrated
+    arm be cut again)."""
+    done, frozen = run["epochs_done"], run["frozen_epochs"]
+    return run["wall_s"] / predict(cost, steps, done, min(frozen, done))
+
+
 def plan(args, arm: str, cost: dict, steps: int, budget: float, scale: float) -> tuple:
     """(epochs, frozen epochs, predicted seconds): the epochs whose predicted wall time is nearest
     the budget; finetune keeps at least one epoch in each phase."""
@@ -381,12 +391,12 @@ def run_sizes(args, results: dict, path: Path, sizes: list, seeds: dict, shapes:
                 if arm in kept:
                     continue
                 batch, train_size = shapes[arm]
-                earlier = [r["wall_s"] / r["predicted_s"] for r in results["runs"]
+                steps = max(1, (n or train_size) // batch)
+                earlier = [measured_over_predicted(r, cal[arm], steps) for r in results["runs"]
                            if (r["arm"], r["size"], r["budget_s"]) == (arm, size, budget)
-                           and r["wall_s"] and not r["cut"]]
+                           and r["wall_s"] and r["epochs_done"]]
                 scale = statistics.mean(earlier) if earlier else 1.0
-                epochs, frozen, predicted = plan(args, arm, cal[arm], max(1, (n or train_size) // batch),
-                                                 budget, scale)
+                epochs, frozen, predicted = plan(args, arm, cal[arm], steps, budget, scale)
                 rec = measured(args, arm, size, n, seed, epochs, frozen, budget, predicted)
                 results["runs"] = [r for r in results["runs"] if (r["arm"], r["size"], r["seed"]) !=
                                    (arm, size, seed)] + [rec]
