@@ -100,13 +100,14 @@ def size_problem(cfg: SyntheticConfig, h: int, w: int) -> tuple[str, str]:
     side = min(h, w)
     smallest = cfg.size_range[0] * side
     if smallest < MIN_OBJECT_PX:
-        return "size_range", (f"size_range {list(cfg.size_range)} makes objects of {smallest:.1f} px on {h} x {w} "
-                f"images; the smallest that draws every shape is {MIN_OBJECT_PX} px across (a "
-                f"smaller ellipse gets an empty box): raise size_range's low end to at least "
-                f"{math.ceil(MIN_OBJECT_PX / side * 1000) / 1000:g} or the image size")
+        return "size_range", (
+            f"size_range {list(cfg.size_range)} makes objects of {smallest:.1f} px on {h} x {w} "
+            f"images; the smallest that draws every shape is {MIN_OBJECT_PX} px across (a "
+            f"smaller ellipse gets an empty box): raise size_range's low end to at least "
+            f"{math.ceil(MIN_OBJECT_PX / side * 1000) / 1000:g} or the image size")
     if cfg.shared_cell is not None and cfg.shared_cell > side:
-        return "shared_cell", (f"shared_cell {cfg.shared_cell} makes grid cells smaller than a pixel on {h} x {w} "
-                f"images; use at most {side}")
+        return "shared_cell", (f"shared_cell {cfg.shared_cell} makes grid cells smaller than a "
+                               f"pixel on {h} x {w} images; use at most {side}")
     return "", ""
 
 
