@@ -216,3 +216,22 @@ def test_recipe_check_refuses_objects_too_small_for_the_input_size(tmp_path):
     assert res.returncode == 2
     assert "data.params.size_range: size_range [0.05, 0.2] makes objects of 1.6 px on 32 x 32" in res.stderr
     assert f"({path} line 4)" in res.stderr
+
+
+def test_grey_scenes_do_not_depend_on_the_cpu_blas_kernel():
+    """OpenBLAS picks its float32 kernels per CPU, and they round sums differently: the grey scenes
+    once changed bytes between an Intel and an AMD machine. Forced kernels, one subprocess each."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from visiontk.data.sources.synthetic import SyntheticConfig, SyntheticScenes;"
+            "from visiontk.data.scenes import SHAPES; import hashlib, numpy as np;"
+            "d = SyntheticScenes(SyntheticConfig(classes=list(SHAPES), max_objects=6, max_overlap=0.0),"
+            " input_shape=(48, 48, 1), seed=3).head('train', 16);"
+            "print(hashlib.sha256(np.ascontiguousarray(d.images).tobytes()).hexdigest()[:16])")
+    for core in ("Haswell", "SkylakeX", "Zen"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "OPENBLAS_CORETYPE": core})
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.split()[-1] == "48d7900928ea0a4a", core

@@ -202,6 +202,19 @@ class SyntheticScenes(DataSource):
                 ann["box"][i] = objs[0]["box"]
                 ann["identity"][i] = to_label[objs[0]["cls"]] * cfg.colors + objs[0]["color"]
         if self.input_shape[2] == 1:
-            images = (images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-                      ).round().astype(np.uint8)[..., None]
+            images = _grey(images)
         return SplitData(images, ann)
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 -> (..., 1) uint8 luma (0.299 R + 0.587 G + 0.114 B), the same bytes on every
+    machine. A float32 matmul is not: OpenBLAS sums the three products with a kernel chosen per CPU
+    (its SkylakeX kernel and its Zen/Haswell one round differently, and a sum that lands on .5 then
+    rounds to another grey level). This is the SkylakeX kernel's order written out, the bytes the
+    shipped recipes trained on: each product exact in float64, rounded to float32 after each add."""
+    w = np.array([0.299, 0.587, 0.114], np.float32).astype(np.float64)
+    x = rgb.astype(np.float64)
+    acc = (x[..., 0] * w[0]).astype(np.float32)
+    for c in (1, 2):
+        acc = (acc.astype(np.float64) + x[..., c] * w[c]).astype(np.float32)
+    return acc.round().astype(np.uint8)[..., None]
