@@ -7,11 +7,18 @@ Mosaic, scale, mixup and HSV (detection) run before, on groups of images: data/b
 
 from __future__ import annotations
 
+import math
+
 from visiontk.errors import RecipeError
 
 
-AUGMENTATIONS = ("flip", "translate", "rotate", "zoom", "brightness", "contrast", "mosaic", "scale",
-                 "hsv", "mixup")
+AUGMENTATIONS = ("flip", "translate", "rotate", "zoom", "brightness", "contrast", "erasing", "mosaic",
+                 "scale", "hsv", "mixup")
+
+# random erasing (Zhong et al. 2017, "Random Erasing Data Augmentation", their defaults): the
+# rectangle's share of the image area and its aspect ratio (height / width) are drawn in these ranges
+ERASE_AREA = (0.02, 0.4)
+ERASE_ASPECT = (0.3, 1 / 0.3)
 
 
 def is_on(value) -> bool:
@@ -47,7 +54,8 @@ def make_augment(cfg, geometry: tuple, seed: int):
     import keras
     import tensorflow as tf
 
-    if not any([cfg.flip != "none", cfg.translate, cfg.rotate, cfg.zoom, cfg.brightness, cfg.contrast]):
+    if not any([cfg.flip != "none", cfg.translate, cfg.rotate, cfg.zoom, cfg.brightness, cfg.contrast,
+                cfg.erasing]):
         return None
     layers = []
     if cfg.rotate:
@@ -115,6 +123,27 @@ def make_augment(cfg, geometry: tuple, seed: int):
                 ann["count"] = tf.reduce_sum(tf.cast(ann["classes"] >= 0, ann["count"].dtype), -1)
         return image, ann
 
+    def erase(image, n):
+        """With probability cfg.erasing per example, one rectangle of uniform noise (label-only
+        tasks: check_augment refuses it where a target would have to follow)."""
+        h, w = tf.shape(image)[1], tf.shape(image)[2]
+        hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+        do = tf.random.uniform((n,), seed=seed + 30) < cfg.erasing
+        area = tf.random.uniform((n,), *ERASE_AREA, seed=seed + 31) * hf * wf
+        log_lo, log_hi = math.log(ERASE_ASPECT[0]), math.log(ERASE_ASPECT[1])
+        aspect = tf.exp(tf.random.uniform((n,), log_lo, log_hi, seed=seed + 32))
+        eh = tf.clip_by_value(tf.sqrt(area * aspect), 1.0, hf)
+        ew = tf.clip_by_value(tf.sqrt(area / aspect), 1.0, wf)
+        y0 = tf.random.uniform((n,), seed=seed + 33) * (hf - eh)
+        x0 = tf.random.uniform((n,), seed=seed + 34) * (wf - ew)
+        ys = tf.range(hf)[None] + 0.5                                    # pixel centres (1, H)
+        xs = tf.range(wf)[None] + 0.5
+        in_y = (ys >= y0[:, None]) & (ys < (y0 + eh)[:, None])           # (N, H)
+        in_x = (xs >= x0[:, None]) & (xs < (x0 + ew)[:, None])           # (N, W)
+        inside = in_y[:, :, None] & in_x[:, None, :] & do[:, None, None]  # (N, H, W)
+        noise = tf.random.uniform(tf.shape(image), dtype=image.dtype, seed=seed + 35)
+        return tf.where(inside[..., None], noise, image)
+
     def apply(image, ann):
         single = image.shape.rank == 3
         if single:                       # one example: a batch of one, then back
@@ -130,6 +159,8 @@ def make_augment(cfg, geometry: tuple, seed: int):
         for layer in layers:
             image = layer(image, training=True)
         image = tf.clip_by_value(image, 0.0, 1.0)
+        if cfg.erasing:
+            image = erase(image, n)
         if single:
             image, ann = image[0], {k: v[0] for k, v in ann.items()}
         return image, ann

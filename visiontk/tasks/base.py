@@ -88,7 +88,7 @@ class Task:
     summary_metrics: ClassVar[tuple[str, ...]] = ()
     # data.augment fields whose transform the task's targets follow (check_augment refuses others)
     augmentations: ClassVar[frozenset] = frozenset({"flip", "translate", "rotate", "zoom",
-                                                    "brightness", "contrast"})
+                                                    "brightness", "contrast", "erasing"})
     # numpy decode / draw / Prediction type of the task (TensorFlow-free, copied into exports)
     runtime: ClassVar[Optional[ModuleType]] = None
     # encode works on a batch as on one example (only rank-agnostic tf ops): the pipeline then
