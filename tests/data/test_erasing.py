@@ -1,5 +1,5 @@
 """Random erasing (data.augment.erasing): one noise rectangle of 2-40 % of the image per erased
-example, drawn per example; label-only tasks only."""
+example, drawn per example; tasks whose target is a label only (classification, metric learning)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_erasing_works_on_one_example():
     assert out.shape == (16, 16, 3) and (out.numpy() != 0.5).any() and int(ann["label"]) == 3
 
 
-@pytest.mark.parametrize("task_name", ["detection", "segmentation", "localization", "counting"])
+@pytest.mark.parametrize("task_name", ["detection", "segmentation", "localization", "counting", "denoising"])
 def test_erasing_refused_where_a_target_would_have_to_follow(task_name):
     from visiontk.catalog import TASKS, populate
 
@@ -56,3 +56,11 @@ def test_erasing_refused_where_a_target_would_have_to_follow(task_name):
     task = TASKS.get(task_name)
     with pytest.raises(RecipeError, match="data.augment.erasing: not supported"):
         check_augment(Augment(erasing=0.4), task)
+
+
+@pytest.mark.parametrize("task_name", ["classification", "metric"])
+def test_erasing_accepted_where_the_target_is_a_label(task_name):
+    from visiontk.catalog import TASKS, populate
+
+    populate()
+    check_augment(Augment(erasing=0.4), TASKS.get(task_name))

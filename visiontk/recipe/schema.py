@@ -33,7 +33,7 @@ class Augment(Strict):
     brightness: Fraction = 0.0
     contrast: Fraction = 0.0
     # probability of random erasing (Zhong et al. 2017: a rectangle of 2-40 % of the image, aspect
-    # 0.3-3.3, filled with uniform noise); label-only tasks; Ultralytics' classify `erasing: 0.4`
+    # 0.3-3.3, filled with uniform noise); classification, metric; Ultralytics' classify `erasing: 0.4`
     erasing: Fraction = 0.0
     # box-preserving transforms (detection; visiontk/data/box_augment.py), Ultralytics' names:
     mosaic: Fraction = 0.0                                  # probability of a 4-image mosaic

@@ -32,6 +32,8 @@ class Denoising(Task):
     name = "denoising"
     Config = DenoisingHead
     needs = ()                              # the target is the image itself
+    # erasing would put its noise rectangle into the clean target the model must reproduce
+    augmentations = Task.augmentations - {"erasing"}
     monitor = ("val_psnr", "max")
     metric_modes = {"psnr": "max", "ssim": "max"}
     summary_metrics = ("psnr",)
