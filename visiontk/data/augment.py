@@ -20,6 +20,9 @@ AUGMENTATIONS = ("flip", "translate", "rotate", "zoom", "brightness", "contrast"
 ERASE_AREA = (0.02, 0.4)
 ERASE_ASPECT = (0.3, 1 / 0.3)
 
+# the transforms make_augment applies (the rest run on groups of images in box_augment.py)
+PER_IMAGE = ("flip", "translate", "rotate", "zoom", "brightness", "contrast", "erasing")
+
 
 def is_on(value) -> bool:
     """Whether a data.augment value turns its transform on (hsv: any of its three gains)."""
@@ -54,8 +57,7 @@ def make_augment(cfg, geometry: tuple, seed: int):
     import keras
     import tensorflow as tf
 
-    if not any([cfg.flip != "none", cfg.translate, cfg.rotate, cfg.zoom, cfg.brightness, cfg.contrast,
-                cfg.erasing]):
+    if not any(is_on(getattr(cfg, name)) for name in PER_IMAGE):
         return None
     layers = []
     if cfg.rotate:
@@ -126,8 +128,7 @@ def make_augment(cfg, geometry: tuple, seed: int):
     def erase(image, n):
         """With probability cfg.erasing per example, one rectangle of uniform noise (label-only
         tasks: check_augment refuses it where a target would have to follow)."""
-        h, w = tf.shape(image)[1], tf.shape(image)[2]
-        hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+        hf, wf = tf.cast(tf.shape(image)[1], tf.float32), tf.cast(tf.shape(image)[2], tf.float32)
         do = tf.random.uniform((n,), seed=seed + 30) < cfg.erasing
         area = tf.random.uniform((n,), *ERASE_AREA, seed=seed + 31) * hf * wf
         log_lo, log_hi = math.log(ERASE_ASPECT[0]), math.log(ERASE_ASPECT[1])
