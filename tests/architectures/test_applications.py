@@ -152,3 +152,29 @@ def test_weights_from_a_visiontk_file_and_errors(tmp_path):
         build("mobilenet_v3_small", weights=str(tmp_path / "nope.weights.h5"))
     with pytest.raises(ModelError, match="does not fit"):
         build("keras_vgg19", weights=str(path))
+
+
+def test_bn_momentum_sets_every_batch_norm_and_survives_a_keras_file(tmp_path):
+    """params.bn_momentum replaces Keras' 0.999 (MobileNets) in every BN layer, acts in a training
+    step (the moving mean moves by 1 - momentum of the batch mean) and is kept in a .keras file."""
+    import keras
+
+    def bns(m):
+        return [l for l in m._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+
+    default, tuned = build("mobilenet_v2", alpha=0.35), build("mobilenet_v2", alpha=0.35, bn_momentum=0.9)
+    assert bns(default) and {l.momentum for l in bns(default)} == {0.999}
+    assert len(bns(tuned)) == len(bns(default)) and {l.momentum for l in bns(tuned)} == {0.9}
+    default.set_weights(tuned.get_weights())    # the same network: only the momentum differs
+    x = np.random.default_rng(0).random((4, 32, 32, 3), np.float32)
+    tuned(x, training=True)
+    default(x, training=True)
+    fast, slow = np.asarray(bns(tuned)[0].moving_mean), np.asarray(bns(default)[0].moving_mean)
+    assert np.abs(fast).max() > 0       # from zero by (1 - momentum) x the batch mean
+    np.testing.assert_allclose(fast, 100.0 * slow, rtol=1e-3, atol=1e-6)
+    path = tmp_path / "m.keras"
+    tuned.save(path)
+    again = keras.saving.load_model(path, safe_mode=True, compile=False)
+    assert {l.momentum for l in bns(again)} == {0.9}
+    with pytest.raises(ModelError, match="bn_momentum: 1.5 is outside"):
+        build("mobilenet_v2", alpha=0.35, bn_momentum=1.5)

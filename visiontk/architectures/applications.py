@@ -243,7 +243,7 @@ def _weights_source(weights, arch: str):
 
 
 def build_application(input_shape=(224, 224, 3), *, app, include_top=True, num_classes=1000,
-                      name="backbone", weights="none", alpha=None):
+                      name="backbone", weights="none", alpha=None, bn_momentum=None):
     """A keras.applications network behind visiontk's [0, 1] input (see the module docstring).
 
     Args:
@@ -253,6 +253,10 @@ def build_application(input_shape=(224, 224, 3), *, app, include_top=True, num_c
             a feature extractor whose outputs are C2..C5.
         weights: "none", "imagenet", a .weights.h5 file of this backbone or a Keras .h5 file.
         alpha: width multiplier (MobileNets only).
+        bn_momentum: momentum of every batch normalization layer instead of Keras' (0.999 in the
+            MobileNets, 0.99 or 0.9 elsewhere). For training from scratch in short runs: at 0.999 the
+            moving statistics of the first thousand steps are still mostly their initial values, so
+            inference (validation) can sit at chance while training accuracy rises.
 
     Example:
         >>> from visiontk.catalog import ARCHITECTURES
@@ -271,6 +275,9 @@ def build_application(input_shape=(224, 224, 3), *, app, include_top=True, num_c
         if keras_class not in _WIDTH_MULTIPLIER:
             raise ModelError(f"model.backbone.params.alpha: applies to the MobileNets, not '{app}'")
         kw["alpha"] = alpha
+    if bn_momentum is not None and not 0.0 <= bn_momentum < 1.0:
+        raise ModelError(f"model.backbone.params.bn_momentum: {bn_momentum} is outside [0, 1) "
+                         f"(0.9 suits training from scratch; leave it unset for Keras' own)")
     keras_weights, own_file = _weights_source(weights, app)
     inputs = image_input(input_shape)
     scale, offset = _scale_offset(mode, input_shape[-1])
@@ -286,6 +293,10 @@ def build_application(input_shape=(224, 224, 3), *, app, include_top=True, num_c
         except (OSError, KeyError) as exc:      # h5py on a foreign or truncated .h5 file
             raise ModelError(f"model.backbone.weights: {weights} does not fit '{app}' "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+    if bn_momentum is not None:
+        for layer in net.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = float(bn_momentum)
     if keras_weights is not None and first_conv and input_shape[-1] == 3:
         conv = net.get_layer(first_conv)        # Keras' weights read BGR; this model is fed RGB
         conv.kernel.assign(keras.ops.flip(conv.kernel, axis=2))
