@@ -176,5 +176,6 @@ def test_bn_momentum_sets_every_batch_norm_and_survives_a_keras_file(tmp_path):
     tuned.save(path)
     again = keras.saving.load_model(path, safe_mode=True, compile=False)
     assert {l.momentum for l in bns(again)} == {0.9}
-    with pytest.raises(ModelError, match="bn_momentum: 1.5 is outside"):
-        build("mobilenet_v2", alpha=0.35, bn_momentum=1.5)
+    for bad in (1.5, "0.9", True):
+        with pytest.raises(ModelError, match=r"bn_momentum: .* is not a number in \[0, 1\)"):
+            build("mobilenet_v2", alpha=0.35, bn_momentum=bad)

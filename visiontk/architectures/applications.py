@@ -275,8 +275,9 @@ def build_application(input_shape=(224, 224, 3), *, app, include_top=True, num_c
         if keras_class not in _WIDTH_MULTIPLIER:
             raise ModelError(f"model.backbone.params.alpha: applies to the MobileNets, not '{app}'")
         kw["alpha"] = alpha
-    if bn_momentum is not None and not 0.0 <= bn_momentum < 1.0:
-        raise ModelError(f"model.backbone.params.bn_momentum: {bn_momentum} is outside [0, 1) "
+    number = isinstance(bn_momentum, (int, float)) and not isinstance(bn_momentum, bool)
+    if bn_momentum is not None and not (number and 0.0 <= bn_momentum < 1.0):
+        raise ModelError(f"model.backbone.params.bn_momentum: {bn_momentum!r} is not a number in [0, 1) "
                          f"(0.9 suits training from scratch; leave it unset for Keras' own)")
     keras_weights, own_file = _weights_source(weights, app)
     inputs = image_input(input_shape)
