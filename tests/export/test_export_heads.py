@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, cli_in_process, run_cli
-from tests.export.heads import HEADS, exported, loosen, scene_images, trained_run
+from tests.export.heads import EVERY_BOX, HEADS, exported, loosen, scene_images, trained_run
 
 GUARD = """
 import runpy, sys
@@ -82,11 +82,12 @@ def test_every_backend_decodes_like_keras(head, tmp_path_factory, tmp_path):
 
     out, _ = exported(head, tmp_path_factory)
     frames = [read_image(p) for p in scene_images(tmp_path)]
-    keras_preds = loosen(Predictor(trained_run(head, tmp_path_factory), "keras"), head).predict(frames)
+    keras_preds = loosen(Predictor(trained_run(head, tmp_path_factory), "keras"), head,
+                        EVERY_BOX).predict(frames)
     if head in ("detection", "detection_multiscale", "localization"):
         assert any(p.boxes for p in keras_preds)      # a real comparison, not 0 boxes == 0 boxes
     for backend in ("saved_model", "onnx", "tflite"):
-        preds = loosen(Predictor(out, backend), head).predict(frames)
+        preds = loosen(Predictor(out, backend), head, EVERY_BOX).predict(frames)
         from visiontk.export.verify import prediction_mismatches
 
         assert prediction_mismatches(keras_preds, preds, [f.shape[:2] for f in frames]) == [], backend
