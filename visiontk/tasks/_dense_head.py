@@ -21,8 +21,9 @@ OWN_DECODERS = ("decoder", "decoded")        # full-resolution outputs of U-Net 
 
 
 def full_resolution(features, input_shape, *, feature: str | None = None, width: int = 64,
-                    name: str = "head"):
-    """A (B, H', W', C) map with H' close to the input height (equal except for valid-padding nets).
+                    name: str = "head", stride: int = 1):
+    """A (B, H', W', C) map with H' close to the input height / `stride` (equal except for
+    valid-padding nets).
 
     Args:
         features: the backbone's outputs (dict name -> tensor, shallow to deep) or one tensor.
@@ -30,6 +31,8 @@ def full_resolution(features, input_shape, *, feature: str | None = None, width:
         feature: the map to start from (`model.feature`); default the deepest spatial one.
         width: channels of the decoder's convolutions.
         name: prefix of the decoder's layer names.
+        stride: the output's stride (1: the input's resolution; 8: a map 8 times smaller, as a
+            density head wants); the decoder stops climbing there.
     """
     x = pick_feature(features, feature, spatial=True)
     chosen = feature
@@ -38,7 +41,7 @@ def full_resolution(features, input_shape, *, feature: str | None = None, width:
     if len(x.shape) != 4:
         raise ModelError(f"model.feature: '{feature}' is a vector {tuple(x.shape)}; a dense head needs "
                          f"a spatial map (B, H, W, C)")
-    h, w = input_shape[:2]
+    h, w = input_shape[0] // stride, input_shape[1] // stride
     if chosen in OWN_DECODERS or (x.shape[1] * 2 > h and x.shape[2] * 2 > w):
         return x                                         # already full resolution
     skips = {}
