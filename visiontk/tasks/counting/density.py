@@ -121,7 +121,8 @@ def density_head(features, input_shape, cfg, channels: int, feature=None, dropou
             x = layers.Resizing(gh, gw, interpolation="bilinear", name="density_resize")(x)
     if dropout:
         x = layers.Dropout(dropout, name="head_dropout")(x)
-    return layers.Conv2D(channels, 1, dtype="float32", name="density")(x)
+    # zero-initialised: the map (and the count) starts at 0 instead of a random sum over its cells
+    return layers.Conv2D(channels, 1, kernel_initializer="zeros", dtype="float32", name="density")(x)
 
 
 def counts_from_density(model):
