@@ -14,8 +14,7 @@ DENSITY = {"model": {"head": {"density": True, "density_stride": 4, "decoder_wid
 def _recipe(tiny_recipe, extra=None):
     from tests.conftest import deep_update
 
-    return tiny_recipe(deep_update({**all_recipes()["counting"], **{}},
-                                   deep_update(DENSITY, extra or {})))
+    return tiny_recipe(deep_update(all_recipes()["counting"], deep_update(DENSITY, extra or {})))
 
 
 BOXES = np.array([[0.1, 0.1, 0.3, 0.5], [0.0, 0.0, 0.05, 0.05], [0.6, 0.5, 0.9, 0.95],

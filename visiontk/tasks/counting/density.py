@@ -66,16 +66,14 @@ class DensityCountLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
-        err = spatial_sum(y_pred) - spatial_sum(y_true)                  # (B, K)
-        if self.count_loss == "mse":
-            count = ops.square(err)
-        elif self.count_loss == "mae":
-            count = ops.abs(err)
+        truth, pred = spatial_sum(y_true), spatial_sum(y_pred)          # (B, K)
+        if self.count_loss == "huber":       # Keras' per-sample functions: mean over the classes
+            count = keras.losses.huber(truth, pred, delta=self.huber_delta)
         else:
-            a, d = ops.abs(err), self.huber_delta
-            count = ops.where(a <= d, 0.5 * ops.square(err), d * a - 0.5 * d * d)
+            count = {"mse": keras.losses.mean_squared_error,
+                     "mae": keras.losses.mean_absolute_error}[self.count_loss](truth, pred)
         cells = ops.mean(ops.sum(ops.square(y_pred - y_true), axis=(1, 2)), axis=-1)
-        return ops.mean(count, axis=-1) + self.density_weight * cells
+        return count + self.density_weight * cells
 
     def get_config(self):
         return {**super().get_config(), "count_loss": self.count_loss,
