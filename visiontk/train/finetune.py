@@ -134,10 +134,13 @@ def load_source(init_from: str, p):
 
 
 def restore_backbone(model, source, source_path) -> dict:
-    """Copy the source backbone's weights into `model`'s backbone, layer by layer by name.
+    """Copy the source backbone's weights into `model`'s backbone, layer by layer by name, and into
+    each copy of it the task built (a nested model named "*_backbone", e.g. a two-stage localizer's
+    "crop_backbone": from the source's model of that name when it has one, else its backbone).
 
     Returns:
-        The report: restored / not_restored (name -> why) / unused source layers.
+        The report: restored / not_restored (name -> why) / unused source layers; "copies" maps
+        each copy's name to its own report.
 
     Example:
         >>> report = restore_backbone(new_model, load_keras_model("runs/classify/model.keras"),
@@ -147,6 +150,23 @@ def restore_backbone(model, source, source_path) -> dict:
     """
     dst = find_backbone(model)
     src_bb = find_backbone(source, required=False) or source
+    report = _restore_into(dst, src_bb, source_path)
+    theirs = {m.name: m for m in _copies(source)}
+    for copy in _copies(model):        # e.g. a two-stage localizer's crop_backbone
+        origin = theirs.get(copy.name, src_bb)
+        report.setdefault("copies", {})[copy.name] = {
+            **_restore_into(copy, origin, source_path), "from": origin.name}
+    return report
+
+
+def _copies(model) -> list:
+    """Nested models named "<something>_backbone": copies of the backbone a task built for a
+    second input (restored from the same source)."""
+    return [layer for layer in model.layers
+            if isinstance(layer, keras.Model) and layer.name.endswith("_backbone")]
+
+
+def _restore_into(dst, src_bb, source_path) -> dict:
     src = {layer.name: layer for layer in _weighted(src_bb)}
     restored, not_restored = [], {}
     for layer in _weighted(dst):
@@ -182,6 +202,8 @@ def summary_line(report: dict) -> str:
         items = [f"{k} ({v})" for k, v in report["not_restored"].items()]
         more = f", ... ({len(items) - 3} more)" if len(items) > 3 else ""
         line += "; not restored: " + ", ".join(items[:3]) + more
+    for name, rep in report.get("copies", {}).items():
+        line += f"; {name}: {rep['restored']} of {rep['backbone_layers']}"
     return line + f" (details: {REPORT})"
 
 

@@ -7,8 +7,10 @@ from visiontk.errors import ModelError
 from visiontk.model_files import load_weights_file
 
 
-def build_backbone(recipe, *, include_top: bool = False, num_classes: int = 1000):
-    """The recipe's architecture as a feature extractor (named outputs)."""
+def build_backbone(recipe, *, include_top: bool = False, num_classes: int = 1000,
+                   input_shape=None, name: str = "backbone"):
+    """The recipe's architecture as a feature extractor (named outputs), for `input_shape` (default:
+    the recipe's) under `name` (a task that reads a second input, such as a crop, builds a copy)."""
     from visiontk.catalog import ARCHITECTURES, populate
 
     populate()
@@ -16,16 +18,16 @@ def build_backbone(recipe, *, include_top: bool = False, num_classes: int = 1000
     build = ARCHITECTURES.get(entry.name)
     weights = recipe.model.backbone.weights
     kwargs = dict(recipe.model.backbone.params)
+    shape = tuple(input_shape or recipe.model.input_shape)
     if entry.meta.get("pretrained"):
         kwargs["weights"] = weights
     try:
-        model = build(tuple(recipe.model.input_shape), include_top=include_top,
-                      num_classes=num_classes, name="backbone", **kwargs)
+        model = build(shape, include_top=include_top, num_classes=num_classes, name=name, **kwargs)
     except TypeError as exc:
         raise ModelError(f"model.backbone.params: {exc} (architecture '{entry.name}')") from None
     except ValueError as exc:
         raise ModelError(f"architecture '{entry.name}' cannot be built for input "
-                         f"{list(recipe.model.input_shape)}: {str(exc).splitlines()[0]}") from None
+                         f"{list(shape)}: {str(exc).splitlines()[0]}") from None
     if not entry.meta.get("pretrained") and weights not in ("none", None):
         if weights == "imagenet":
             raise ModelError(f"model.backbone.weights: architecture '{entry.name}' has no ImageNet "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from visiontk.recipe.fields import NonNegFloat, PositiveInt, Strict
+from visiontk.recipe.fields import NonNegFloat, NonNegInt, PositiveInt, Strict, between
 
 
 class LocalizationHead(Strict):
@@ -14,3 +14,11 @@ class LocalizationHead(Strict):
     filters: PositiveInt = 32            # 1x1 conv before flattening the feature map
     hidden: Optional[PositiveInt] = 256  # dense layer (ReLU) before the outputs; null: none
     top_k: PositiveInt = 3
+    # how the class branch pools the feature map: its mean (a classifier's global pooling), its
+    # maximum, or a learned softmax weighting over positions (a 1x1 conv scores each position)
+    class_pool: Literal["avg", "max", "attention"] = "avg"
+    # two stages: crop_size > 0 names the object from a square crop around the predicted box,
+    # resampled to crop_size x crop_size and read by a second copy of the backbone (model.init_from
+    # restores both copies); 0 reads the class from the whole image's feature map
+    crop_size: NonNegInt = 0
+    crop_margin: Annotated[float, between(1.0, 4.0)] = 1.15   # the crop's side / the box's longer side
