@@ -65,3 +65,27 @@ def test_localization_report_on_boxes_of_known_iou():
         assert report[key] == pytest.approx(want, abs=1e-9), key
     assert (report["mean_iou"], report["iou50"], report["accuracy"], report["accuracy_iou50"]) == \
         pytest.approx((11 / 24, 0.5, 0.75, 0.25))
+    # 40 x 20 px boxes: all small (area < 32²), none medium or large (-1, as COCO)
+    assert (report["samples_small"], report["samples_medium"], report["samples_large"]) == (4, 0, 0)
+    assert report["accuracy_small"] == pytest.approx(0.75)
+    assert report["mean_iou_small"] == pytest.approx(11 / 24)
+    assert report["accuracy_medium"] == report["mean_iou_large"] == -1.0
+
+
+def test_localization_report_splits_by_object_size():
+    from visiontk.tasks.localization.evaluation import localization_report
+
+    h = w = 200
+    meta = {"input": {"shape": [h, w, 3], "resize": "stretch"}, "class_names": ["a", "b"],
+            "decode": {}}
+    # true boxes of 20 x 20 (small), 50 x 50 (medium) and 100 x 100 px (large), each predicted
+    # exactly; only the medium one with the right class
+    true = np.array([[0.0, 0.0, 0.1, 0.1], [0.0, 0.0, 0.25, 0.25], [0.0, 0.0, 0.5, 0.5]])
+    pred = np.array([[0.05, 0.05, 0.1, 0.1, 0.1, 0.9], [0.125, 0.125, 0.25, 0.25, 0.9, 0.1],
+                     [0.25, 0.25, 0.5, 0.5, 0.1, 0.9]], np.float32)
+    report = localization_report(lambda _: pred, [(np.zeros((3, h, w, 3)), {
+        "box": true, "label": np.zeros(3, int)})], meta)
+    for size, acc in [("small", 0.0), ("medium", 1.0), ("large", 0.0)]:
+        assert report[f"samples_{size}"] == 1
+        assert report[f"accuracy_{size}"] == acc
+        assert report[f"mean_iou_{size}"] == pytest.approx(1.0)

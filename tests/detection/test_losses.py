@@ -76,3 +76,45 @@ def test_localization_loss_zero_when_perfect_and_grows(box_loss):
         value = float(loss(y, moved))
         assert value > previous
         previous = value
+
+
+def test_localization_loss_smooths_labels_as_keras_does():
+    """train.regularization.label_smoothing reaches the class term (it did not before: the recipe
+    accepted it and localization ignored it)."""
+    import keras
+
+    from tests.tiny_recipes import all_recipes
+    from visiontk.recipe import load_recipe
+    from visiontk.tasks.localization.loss import LocalizationLoss
+    from visiontk.train.session import prepare
+
+    rng = np.random.default_rng(0)
+    probs = rng.random((6, 3)).astype(np.float32) + 0.1
+    probs /= probs.sum(1, keepdims=True)
+    boxes = rng.random((6, 4)).astype(np.float32) * 0.5 + 0.25
+    y_true = np.concatenate([boxes, np.eye(3, dtype=np.float32)[rng.integers(0, 3, 6)]], 1)
+    y_pred = np.concatenate([boxes, probs], 1)                    # the box term is zero
+    want = keras.losses.CategoricalCrossentropy(label_smoothing=0.2)(y_true[:, 4:], probs)
+    got = LocalizationLoss(3, label_smoothing=0.2)(y_true, y_pred)
+    assert float(got) == pytest.approx(float(want), rel=1e-5)
+    assert float(LocalizationLoss(3)(y_true, y_pred)) < float(got)   # the smoothed target costs more
+    loss = LocalizationLoss(3, label_smoothing=0.2)
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+    assert again.get_config() == loss.get_config()
+
+    data = all_recipes()["localization"]
+    data["train"]["regularization"] = {"label_smoothing": 0.1}
+    assert prepare(load_recipe(data=data), build=False).task.loss().label_smoothing == 0.1
+
+
+def test_label_smoothing_is_refused_where_the_loss_would_ignore_it():
+    from tests.tiny_recipes import all_recipes
+    from visiontk.errors import RecipeError
+    from visiontk.recipe import load_recipe
+    from visiontk.train.session import prepare
+
+    data = all_recipes()["detection"]
+    data["train"]["regularization"] = {"label_smoothing": 0.1}
+    with pytest.raises(RecipeError, match="label_smoothing: task 'detection' does not smooth its "
+                                          "targets .*classification, localization"):
+        prepare(load_recipe(data=data), build=False)

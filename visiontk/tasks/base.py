@@ -89,6 +89,8 @@ class Task:
     # data.augment fields whose transform the task's targets follow (check_augment refuses others)
     augmentations: ClassVar[frozenset] = frozenset({"flip", "translate", "rotate", "zoom",
                                                     "brightness", "contrast", "erasing"})
+    # its loss smooths class targets by train.regularization.label_smoothing (refused otherwise)
+    label_smoothing: ClassVar[bool] = False
     # numpy decode / draw / Prediction type of the task (TensorFlow-free, copied into exports)
     runtime: ClassVar[Optional[ModuleType]] = None
     # encode works on a batch as on one example (only rank-agnostic tf ops): the pipeline then
@@ -225,3 +227,15 @@ def pick_feature(features, name: str | None, *, spatial: bool | None = None):
             raise ModelError("this task needs a spatial feature map (B, H, W, C) but the backbone "
                              f"only gives vectors ({', '.join(features)})")
     return features[names[-1]]
+
+
+def check_label_smoothing(recipe, task) -> None:
+    """Refuse train.regularization.label_smoothing for a task whose loss would ignore it."""
+    if not recipe.train.regularization.label_smoothing or task.label_smoothing:
+        return
+    from visiontk.catalog import TASKS, populate
+
+    populate()
+    using = sorted({TASKS.get(n).name for n in TASKS.names() if TASKS.get(n).label_smoothing})
+    raise RecipeError(f"train.regularization.label_smoothing: task '{task.name}' does not smooth "
+                      f"its targets (only {', '.join(using)} do); remove it")

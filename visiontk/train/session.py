@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from visiontk.run import RunDir
-from visiontk.tasks.base import make_task
+from visiontk.tasks.base import check_label_smoothing, make_task
 from visiontk.train.cluster import Cluster
 from visiontk.train.precision import Precision, choose
 
@@ -109,6 +109,7 @@ def prepare(recipe, *, build: bool = True) -> Session:
     source = make_source(recipe)
     task = make_task(recipe, source)
     check_augment(recipe.data.augment, task)
+    check_label_smoothing(recipe, task)
     s = Session(recipe, task, source, strategy, strategy_name, precision=precision,
                 cluster=cluster_from_env() if is_multi_worker(strategy) else None)
     if build:

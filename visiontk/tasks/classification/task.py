@@ -27,6 +27,7 @@ class Classification(Task):
     monitor = ("val_accuracy", "max")
     metric_modes = {"accuracy": "max", "top5": "max"}
     summary_metrics = ("accuracy",)
+    label_smoothing = True
     runtime = runtime
 
     def __init__(self, cfg, info, recipe=None):

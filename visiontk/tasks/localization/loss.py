@@ -36,8 +36,10 @@ class LocalizationLoss(keras.losses.Loss):
     """
 
     def __init__(self, num_classes, box_loss="smooth_l1+giou", box_weight=1.0, class_weight=1.0,
-                 name="localization_loss", reduction="sum_over_batch_size", dtype=None):
+                 label_smoothing=0.0, name="localization_loss", reduction="sum_over_batch_size",
+                 dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.label_smoothing = float(label_smoothing)
         if box_loss not in ("smooth_l1", "giou", "smooth_l1+giou"):
             raise ValueError(f"box_loss must be smooth_l1, giou or smooth_l1+giou, got {box_loss!r}")
         self.num_classes, self.box_loss = int(num_classes), box_loss
@@ -52,12 +54,16 @@ class LocalizationLoss(keras.losses.Loss):
             box = box + smooth_l1(pb, tb, beta=0.05) * 10.0      # ~ the GIoU loss's scale
         if "giou" in self.box_loss:
             box = box + giou_loss(cxcywh_to_xyxy(pb), cxcywh_to_xyxy(tb))
-        ce = -ops.sum(y_true[..., 4:] * ops.log(ops.clip(y_pred[..., 4:], _EPS, 1.0)), axis=-1)
+        target = y_true[..., 4:]
+        if self.label_smoothing:          # as keras.losses.CategoricalCrossentropy smooths
+            target = target * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
+        ce = -ops.sum(target * ops.log(ops.clip(y_pred[..., 4:], _EPS, 1.0)), axis=-1)
         return self.box_weight * box + self.class_weight * ce
 
     def get_config(self):
         return {"num_classes": self.num_classes, "box_loss": self.box_loss,
-                "box_weight": self.box_weight, "class_weight": self.class_weight, "name": self.name}
+                "box_weight": self.box_weight, "class_weight": self.class_weight,
+                "label_smoothing": self.label_smoothing, "name": self.name}
 
 
 @keras.saving.register_keras_serializable(package="visiontk")

@@ -30,6 +30,7 @@ class Localization(Task):
     monitor = ("val_mean_iou", "max")
     metric_modes = {"mean_iou": "max", "iou50": "max", "accuracy": "max"}
     summary_metrics = ("accuracy", "mean_iou")
+    label_smoothing = True
     # rotate / zoom: the box would no longer fit the object
     augmentations = frozenset({"flip", "translate", "brightness", "contrast"})
     runtime = runtime
@@ -88,7 +89,9 @@ class Localization(Task):
         from visiontk.tasks.localization.loss import LocalizationLoss
 
         c = self.cfg
-        return LocalizationLoss(self.info.num_classes, c.box_loss, c.box_weight, c.class_weight)
+        smoothing = self.recipe.train.regularization.label_smoothing if self.recipe else 0.0
+        return LocalizationLoss(self.info.num_classes, c.box_loss, c.box_weight, c.class_weight,
+                                label_smoothing=smoothing)
 
     def metrics(self):
         from visiontk.tasks.localization.loss import BoxIoU, ClassAccuracy
