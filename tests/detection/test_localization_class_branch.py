@@ -94,6 +94,7 @@ def test_box_crop_resamples_like_opencv_and_stops_the_box_gradient():
 
 
 def _crop_recipe(tmp_path, name="run", **head):
+    """The tiny localization recipe on a backbone with a feature map, `head` keys added."""
     from tests.tiny_recipes import all_recipes
 
     data = all_recipes()["localization"]
@@ -132,27 +133,24 @@ def test_two_stage_localizer_trains_restores_both_backbones_and_exports(tmp_path
     assert copy["from"] == "crop_backbone"
     assert any("crop_backbone: " in str(line) for line in lines)
 
-    export_run(first.run_dir, formats="onnx", out=tmp_path / "export", echo=lambda *_: None)
+    export_run(first.run_dir, formats="all", out=tmp_path / "export", echo=lambda *_: None)
     parity = read_json(tmp_path / "export" / "parity.json")
-    assert parity["passed"] and parity["formats"]["onnx"]["max_abs"] <= 1e-4
+    assert parity["passed"]
+    for fmt in ("saved_model", "onnx", "tflite"):
+        assert parity["formats"][fmt]["max_abs"] <= 1e-4, fmt
 
 
 @pytest.mark.slow
 def test_attention_head_trains_saves_and_exports(tmp_path):
     import keras
 
-    from tests.tiny_recipes import all_recipes
     from visiontk.export import export_run
     from visiontk.io import read_json
     from visiontk.recipe import load_recipe
     from visiontk.train.loop import train
 
-    data = all_recipes()["localization"]
-    data["model"]["backbone"] = {"name": "resnet18", "weights": "none",
-                                 "params": {"widths": [4, 4, 8, 8]}}        # a map to pool
-    data["model"]["head"]["class_pool"] = "attention"
-    data["output"] = str(tmp_path / "run")
-    result = train(load_recipe(data=data), echo=lambda *_: None)
+    result = train(load_recipe(data=_crop_recipe(tmp_path, class_pool="attention")),
+                   echo=lambda *_: None)
     model = keras.models.load_model(result.run_dir / "model.keras")
     assert model.get_layer("head_pool_score") is not None
     assert {"mean_iou", "accuracy"} <= set(result.metrics["val"])
