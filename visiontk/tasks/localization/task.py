@@ -71,7 +71,7 @@ class Localization(Task):
         from visiontk.errors import ModelError
         from visiontk.layers import BoxCrop
         from visiontk.tasks._heads import trim_backbone
-        from visiontk.train.model import build_backbone
+        from visiontk.architectures._from_recipe import build_backbone
 
         if self.recipe is None:
             raise ModelError("model.head.crop_size: the crop's backbone is built from the recipe; "
