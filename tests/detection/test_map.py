@@ -48,8 +48,8 @@ def _outputs(boxes, classes, *, shift=0.0, noise_seed=None):
     return out
 
 
-def _evaluate(out, boxes, classes, out_dir=None):
-    task = Detection(DetectionHead(grid=GRID, boxes_per_cell=B), DataInfo(NAMES, (SIZE, SIZE, 3)))
+def _evaluate(out, boxes, classes, out_dir=None, **head):
+    task = Detection(DetectionHead(grid=GRID, boxes_per_cell=B, **head), DataInfo(NAMES, (SIZE, SIZE, 3)))
     batches = [(np.zeros((6, SIZE, SIZE, 3), np.float32), {"boxes": boxes[i:i + 6], "classes": classes[i:i + 6]})
                for i in range(0, len(boxes), 6)]
     outputs = iter([out[i:i + 6] for i in range(0, len(out), 6)])
@@ -63,7 +63,8 @@ def _direct_pycocotools(task, out, boxes, classes):
 
     from visiontk.runtime.detection import decode
 
-    preds = decode(out, task.eval_meta(), score_threshold=task.cfg.eval_score_threshold)
+    preds = decode(out, task.eval_meta(), score_threshold=task.cfg.eval_score_threshold,
+                   multi_label=task.cfg.eval_multi_label)
     gt = {"images": [], "annotations": [], "categories": [{"id": k + 10, "name": n} for k, n in enumerate(NAMES)]}
     dets = []
     for i, (b, c, p) in enumerate(zip(boxes, classes, preds)):
@@ -91,11 +92,12 @@ STATS = ("map", "map50", "map75", "map_small", "map_medium", "map_large",     # 
          "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large")
 
 
+@pytest.mark.parametrize("multi_label", [True, False])
 @pytest.mark.parametrize("shift,noise", [(0.0, None), (0.0, 1), (0.15, 2), (0.35, 3)])
-def test_map_matches_pycocotools(shift, noise):
+def test_map_matches_pycocotools(shift, noise, multi_label):
     boxes, classes = _scenes()
     out = _outputs(boxes, classes, shift=shift, noise_seed=noise)
-    task, report = _evaluate(out, boxes, classes)
+    task, report = _evaluate(out, boxes, classes, eval_multi_label=multi_label)
     stats = _direct_pycocotools(task, out, boxes, classes)
     for key, value in zip(STATS, stats):          # COCO's -1 (nothing of that size) is None
         assert report[key] == (None if value == -1 else pytest.approx(value, abs=1e-6)), key

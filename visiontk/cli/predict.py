@@ -36,7 +36,8 @@ from visiontk.cli.app import cli
 @click.option("--conf", type=click.FloatRange(0, 1), default=None,
               help="Score threshold of the boxes (default: the model's; with --format coco the "
                    "threshold `visiontk evaluate` uses for mAP, 0.001 unless the recipe sets "
-                   "model.head.eval_score_threshold).")
+                   "model.head.eval_score_threshold; a box is then written once per class "
+                   "reaching it, as evaluation does).")
 @click.option("--split", default="val", show_default=True,
               help="With a COCO dataset folder as SOURCE: the split whose images (and ids) to use.")
 @click.option("--max-frames", default=0, type=click.IntRange(0), show_default=True,
@@ -166,7 +167,9 @@ def _atomic_text(stack: ExitStack, out: Path):
 
 def _set_threshold(predictor, fmt: str, conf) -> None:
     """--conf, or for --format coco the threshold evaluation traces the PR curve with, as the
-    predictor's box score threshold (its metadata is a copy; the files are not touched)."""
+    predictor's box score threshold; --format coco also decodes as evaluation does (a box once per
+    class reaching the threshold, model.head.eval_multi_label). The predictor's metadata is a
+    copy; the files are not touched."""
     from visiontk.errors import RunError
     from visiontk.infer.writers import BOX_TASKS
 
@@ -174,22 +177,27 @@ def _set_threshold(predictor, fmt: str, conf) -> None:
     if fmt == "coco" and task not in BOX_TASKS:
         raise RunError(f"--format coco writes boxes: {predictor.model_file} is a {task} model; use "
                        f"--format jsonl or csv")
-    if conf is None and fmt == "coco":
-        conf = eval_score_threshold(predictor)
-    if conf is not None and "score_threshold" in predictor.meta.get("decode", {}):
-        predictor.meta = {**predictor.meta,
-                          "decode": {**predictor.meta["decode"], "score_threshold": conf}}
+    decode = dict(predictor.meta.get("decode", {}))
+    if fmt == "coco":
+        head = eval_settings(predictor)
+        conf = head["eval_score_threshold"] if conf is None else conf
+        if "score_threshold" in decode:
+            decode["multi_label"] = head["eval_multi_label"]
+    if conf is not None and "score_threshold" in decode:
+        decode["score_threshold"] = conf
+    predictor.meta = {**predictor.meta, "decode": decode}
 
 
-def eval_score_threshold(predictor) -> float:
-    """The score threshold `visiontk evaluate` decodes with for mAP: the run's recipe
-    (model.head.eval_score_threshold; for an export, the run it came from when it is still there),
-    else the detection head's default."""
+def eval_settings(predictor) -> dict:
+    """How `visiontk evaluate` decodes boxes for mAP: eval_score_threshold and eval_multi_label
+    from the run's recipe (model.head; for an export, the run it came from when it is still
+    there), else the detection head's defaults."""
     import yaml
 
     from visiontk.tasks.detection.config import DetectionHead
 
-    default = DetectionHead.model_fields["eval_score_threshold"].default
+    keys = ("eval_score_threshold", "eval_multi_label")
+    out = {k: DetectionHead.model_fields[k].default for k in keys}
     run = predictor.folder
     source = predictor.meta.get("source_run")
     for folder in (run, Path(source) if isinstance(source, str) else None):
@@ -197,10 +205,13 @@ def eval_score_threshold(predictor) -> float:
         if recipe is not None and recipe.is_file():
             try:
                 head = (yaml.safe_load(recipe.read_text(encoding="utf-8")) or {})["model"]["head"]
-                return float(head.get("eval_score_threshold", default))
+                out["eval_score_threshold"] = float(head.get("eval_score_threshold",
+                                                             out["eval_score_threshold"]))
+                out["eval_multi_label"] = bool(head.get("eval_multi_label", out["eval_multi_label"]))
             except (yaml.YAMLError, KeyError, TypeError, ValueError, OSError):
-                return default
-    return default
+                pass
+            return out
+    return out
 
 
 def stream_flush() -> None:

@@ -11,6 +11,9 @@ centre relative to the cell (0 = left/top edge of the cell, 1 = right/bottom), w
 the image and predicted as their square roots (YOLO v1: an error on a small box counts more than
 the same error on a large one). The last C channels are the cell's class probabilities (softmax).
 A box's score is confidence x the probability of its cell's best class.
+
+With `decode.multi_label` (evaluation's mAP sets it), a box is kept once for every class whose
+score reaches the threshold, not only for its best.
 """
 
 from __future__ import annotations
@@ -77,16 +80,48 @@ def anchor_free_boxes(outputs: np.ndarray):
     return np.clip(out[..., :4], 0.0, 1.0), classes, np.take_along_axis(probs, classes[..., None], -1)[..., 0]
 
 
-def decode(outputs, meta: dict, sizes=None, *, score_threshold: float | None = None) -> list:
+def class_scores(outputs: np.ndarray, d: dict):
+    """Every candidate box of a batch with its score for every class.
+
+    Returns:
+        boxes (N, K, 4) normalised x1, y1, x2, y2 and scores (N, K, C): the class probability
+        (`anchor_free`), or confidence x the cell's class probability (`yolo_v1`).
+    """
+    if d.get("layout") == "anchor_free":
+        out = np.asarray(outputs, np.float64)
+        anchor_free_boxes(out)                                  # validates the shape
+        return np.clip(out[..., :4], 0.0, 1.0), out[..., 4:]
+    boxes, conf, probs = grid_boxes(outputs, d["grid"], d["boxes_per_cell"])
+    return boxes, conf[..., None] * probs
+
+
+def candidates(scores: np.ndarray, threshold: float, multi_label: bool):
+    """One image's (K, C) class scores -> (box index, class, score) of the candidates at or above
+    `threshold`: each box's best class, or with `multi_label` every class that reaches it (as
+    Ultralytics' validation decodes for mAP: a garment whose class the model is unsure of is then
+    also scored under its second guess, instead of being missed in that class)."""
+    if multi_label:
+        k, c = np.nonzero(scores >= threshold)
+        return k, c, scores[k, c]
+    best = scores.argmax(-1)
+    top = np.take_along_axis(scores, best[:, None], -1)[:, 0]
+    k = np.flatnonzero(top >= threshold)
+    return k, best[k], top[k]
+
+
+def decode(outputs, meta: dict, sizes=None, *, score_threshold: float | None = None,
+           multi_label: bool | None = None) -> list:
     """Detection outputs -> one Prediction per image, boxes in original pixels: grid outputs
     (N, S, S, B*5+C) (`layout: yolo_v1`) or anchor rows (N, A, 4+C) (`layout: anchor_free`).
 
     Args:
         outputs: the model's output (or a one-element list of it).
         meta: meta.json / metadata.json (`decode`: layout, grid and boxes_per_cell (yolo_v1),
-            score_threshold, iou_threshold, max_detections).
+            score_threshold, iou_threshold, max_detections, multi_label).
         sizes: original (h, w) per image; default the model input size.
         score_threshold: overrides meta's (evaluation uses a low one to trace the whole PR curve).
+        multi_label: overrides meta's (default False: one class per box, its best); True keeps
+            a box once per class whose score reaches the threshold (evaluation's mAP does).
 
     Example:
         >>> meta = {"input": {"shape": [64, 64, 3]}, "class_names": ["a"],
@@ -102,23 +137,19 @@ def decode(outputs, meta: dict, sizes=None, *, score_threshold: float | None = N
     d = meta.get("decode", {})
     names = meta.get("class_names", [])
     threshold = d.get("score_threshold", 0.25) if score_threshold is None else score_threshold
-    if d.get("layout") == "anchor_free":
-        boxes, classes, scores = anchor_free_boxes(outputs)
-    else:
-        boxes, conf, probs = grid_boxes(outputs, d["grid"], d["boxes_per_cell"])
-        classes = probs.argmax(-1)
-        scores = conf * np.take_along_axis(probs, classes[..., None], -1)[..., 0]
+    multi = bool(d.get("multi_label", False)) if multi_label is None else multi_label
+    boxes, scores = class_scores(outputs, d)
     ih, iw = meta["input"]["shape"][:2]
     sizes = list(sizes) if sizes is not None else [(ih, iw)] * len(boxes)
     preds = []
     for i in range(len(boxes)):
-        sel = np.flatnonzero(scores[i] >= threshold)
-        keep = sel[nms_per_class(boxes[i, sel], scores[i, sel], classes[i, sel],
-                                 d.get("iou_threshold", 0.45), d.get("max_detections", 100))]
-        px = to_pixels(boxes[i, keep], meta, sizes[i])
-        found = [Box(*map(float, px[j]), cls=int(classes[i, k]), score=float(scores[i, k]),
-                     name=names[classes[i, k]] if classes[i, k] < len(names) else str(classes[i, k]))
-                 for j, k in enumerate(keep)]
+        k, cls, score = candidates(scores[i], threshold, multi)
+        keep = nms_per_class(boxes[i, k], score, cls, d.get("iou_threshold", 0.45),
+                             d.get("max_detections", 100))
+        px = to_pixels(boxes[i, k[keep]], meta, sizes[i])
+        found = [Box(*map(float, px[j]), cls=int(cls[m]), score=float(score[m]),
+                     name=names[cls[m]] if cls[m] < len(names) else str(cls[m]))
+                 for j, m in enumerate(keep)]
         preds.append(DetectionPrediction(boxes=found))
     return preds
 

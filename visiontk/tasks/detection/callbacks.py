@@ -29,7 +29,8 @@ class MapCallback(keras.callbacks.Callback):
 
         meta = self.task.eval_meta()
         gts, preds, sizes, _ = collect(self._predict, numpy_batches(self.val_batches), meta,
-                                       self.task.cfg.eval_score_threshold)
+                                       self.task.cfg.eval_score_threshold,
+                                       multi_label=self.task.cfg.eval_multi_label)
         gt_ds, dets = coco_dicts(gts, [p.boxes for p in preds], sizes, meta["class_names"])
         result = coco_map(gt_ds, dets)
         logs["val_map50"] = result["map50"]

@@ -26,6 +26,7 @@ class DetectionHead(Strict):
     iou_threshold: Fraction = 0.45              # decode: per-class NMS overlap
     max_detections: PositiveInt = 100
     eval_score_threshold: Fraction = 0.001      # mAP: keep nearly every box to trace the PR curve
+    eval_multi_label: bool = True               # mAP: a box once per class reaching that threshold
     map_every: PositiveInt = 1                  # validation mAP every N epochs (val_map50)
 
     @classmethod
@@ -56,4 +57,5 @@ class MultiscaleHead(Strict):
     iou_threshold: Fraction = 0.6
     max_detections: PositiveInt = 100
     eval_score_threshold: Fraction = 0.001
+    eval_multi_label: bool = True
     map_every: PositiveInt = 1

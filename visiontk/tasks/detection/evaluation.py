@@ -177,24 +177,34 @@ def precision_recall(gts: list, preds: list, score_threshold: float, iou: float 
     return {"precision": precision, "recall": recall, "f1": f1, "score_threshold": score_threshold}
 
 
-def collect(predict_fn, batches, meta: dict, score_threshold: float):
-    """Run the model over unencoded (images, annotations) batches; decode at `score_threshold`.
+def collect(predict_fn, batches, meta: dict, score_threshold: float, multi_label: bool = False,
+            operating_threshold: float | None = None):
+    """Run the model over unencoded (images, annotations) batches; decode at `score_threshold`
+    (with `multi_label`, a box once per class that reaches it).
 
     Returns:
-        (gts, preds, sizes, images) with images kept for the first 16 only (for the PNG).
+        (gts, preds, sizes, images) with images kept for the first 16 only (for the PNG); with
+        `operating_threshold`, a fifth item: the boxes as `predict` gives them at that threshold
+        (one class per box), decoded from the same outputs.
     """
     from visiontk.runtime.detection import decode
 
     size = tuple(meta["input"]["shape"][:2])
-    gts, preds, sizes, samples = [], [], [], []
+    gts, preds, sizes, samples, operating = [], [], [], [], []
     for images, ann in batches:
         out = predict_fn(images)
-        preds += decode(out, meta, [size] * len(images), score_threshold=score_threshold)
+        shapes = [size] * len(images)
+        preds += decode(out, meta, shapes, score_threshold=score_threshold, multi_label=multi_label)
+        if operating_threshold is not None:
+            operating += decode(out, meta, shapes, score_threshold=operating_threshold,
+                                multi_label=False)
         for b, c in zip(ann["boxes"], ann["classes"]):
             gts.append(gt_to_pixels(b, c, size))
             sizes.append(size)
         if len(samples) < 16:
             samples += list(np.asarray(images)[:16 - len(samples)])
+    if operating_threshold is not None:
+        return gts, preds, sizes, samples, operating
     return gts, preds, sizes, samples
 
 
@@ -267,9 +277,12 @@ def box_arrays(found: list) -> tuple[np.ndarray, np.ndarray]:
             np.array([b.cls for b in found], int))
 
 
-def detection_report(predict_fn, batches, meta: dict, eval_threshold: float, out_dir=None) -> dict:
-    """COCO's breakdown (coco_summary), precision / recall / F1 and the confusion matrix at the
-    decode threshold; with `out_dir`, detections.png, pr_curve.png and confusion_matrix.png in it.
+def detection_report(predict_fn, batches, meta: dict, eval_threshold: float, out_dir=None,
+                     multi_label: bool = True) -> dict:
+    """COCO's breakdown (coco_summary) over boxes decoded at `eval_threshold` (with `multi_label`,
+    once per class reaching it), precision / recall / F1 and the confusion matrix at the decode
+    threshold (one class per box, as `predict` gives them); with `out_dir`, detections.png,
+    pr_curve.png and confusion_matrix.png in it.
 
     Returns:
         coco_summary's figures, precision, recall, f1, recall_any_class, score_threshold, images,
@@ -279,16 +292,17 @@ def detection_report(predict_fn, batches, meta: dict, eval_threshold: float, out
     """
     from visiontk.progress import progress
 
-    gts, preds, sizes, samples = collect(predict_fn, progress(batches, "evaluating"), meta,
-                                         eval_threshold)
     names, threshold = list(meta["class_names"]), meta["decode"]["score_threshold"]
+    gts, preds, sizes, samples, operating = collect(
+        predict_fn, progress(batches, "evaluating"), meta, eval_threshold, multi_label, threshold)
     found = [p.boxes for p in preds]
     ev = coco_eval(*coco_dicts(gts, found, sizes, names))
     out = coco_summary(ev, names)
-    out.update(precision_recall(gts, found, threshold))
+    given = [p.boxes for p in operating]
+    out.update(precision_recall(gts, given, threshold))
     out["images"] = len(gts)
     out["objects"] = int(sum(len(c) for _, c in gts))
-    kept = [box_arrays([b for b in f if b.score >= threshold]) for f in found]
+    kept = [box_arrays(f) for f in given]
     counts = detection_confusion(gts, kept, len(names))
     labels = [*names, "background"]
     out["recall_any_class"] = recall_any_class(counts)
@@ -297,7 +311,7 @@ def detection_report(predict_fn, batches, meta: dict, eval_threshold: float, out
     if out_dir is not None:
         out_dir = Path(out_dir)
         if samples:
-            out["detections_png"] = str(draw_samples(samples, preds[:len(samples)], gts, meta,
+            out["detections_png"] = str(draw_samples(samples, operating[:len(samples)], gts, meta,
                                                      out_dir / "detections.png"))
         out["pr_curve_png"] = str(plot_pr_curves(*pr_curves(ev, len(names)), names,
                                                  out_dir / "pr_curve.png"))

@@ -120,6 +120,7 @@ class Detection(Task):
         from visiontk.tasks.detection.evaluation import detection_report
 
         return Evaluation(detection_report(predict_fn, batches, self.eval_meta(),
-                                           self.cfg.eval_score_threshold, out_dir))
+                                           self.cfg.eval_score_threshold, out_dir,
+                                           multi_label=self.cfg.eval_multi_label))
 
 
