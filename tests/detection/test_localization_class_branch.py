@@ -157,3 +157,57 @@ def test_attention_head_trains_saves_and_exports(tmp_path):
     export_run(result.run_dir, formats="onnx", out=tmp_path / "export", echo=lambda *_: None)
     parity = read_json(tmp_path / "export" / "parity.json")
     assert parity["passed"] and parity["formats"]["onnx"]["max_abs"] <= 1e-4
+
+
+def test_crop_backbone_of_its_own_takes_its_weights_file_and_init_from_leaves_it(tmp_path):
+    """`model.head.crop_backbone` (here twice as wide): built from its own spec, its weights from
+    its own file; model.init_from restores the box backbone and keeps the crop's."""
+    import numpy as np
+
+    from visiontk.architectures._from_recipe import build_backbone
+    from visiontk.io import read_json
+    from visiontk.recipe import load_recipe
+    from visiontk.train.finetune import summary_line
+    from visiontk.train.session import prepare
+
+    wide = {"params": {"widths": [8, 8, 16, 16]}}
+    base = load_recipe(data=_crop_recipe(tmp_path, "base", crop_size=16))
+    main = build_backbone(base)                           # a "pretrained" box backbone: a file
+    for v in main.weights:
+        v.assign(np.full(v.shape, 0.25, "float32"))
+    main.save_weights(tmp_path / "main.weights.h5")
+    spec = base.model.backbone.model_copy(update={"params": {"widths": [8, 8, 16, 16]}})
+    crop = build_backbone(base, input_shape=(16, 16, 3), spec=spec)
+    for i, v in enumerate(crop.weights):
+        v.assign(np.full(v.shape, 0.5 + i / 1000, "float32"))
+    crop.save_weights(tmp_path / "crop.weights.h5")
+
+    data = _crop_recipe(tmp_path, "two", crop_size=16,
+                        crop_backbone={**wide, "weights": str(tmp_path / "crop.weights.h5")})
+    data["model"]["init_from"] = str(tmp_path / "main.weights.h5")
+    s = prepare(load_recipe(data=data))
+    built = s.model.get_layer("crop_backbone")
+    assert built.get_layer("conv1_conv").kernel.shape[-1] == 8          # its own widths
+    assert s.model.get_layer("backbone").get_layer("conv1_conv").kernel.shape[-1] == 4
+    for mine, saved in zip(built.weights, crop.weights):           # its file, untouched by init_from
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(saved))
+    box = s.model.get_layer("backbone").get_layer("conv1_conv").kernel
+    np.testing.assert_array_equal(np.asarray(box), 0.25)              # init_from restored the box one
+    report = s.finetune.report
+    assert report["restored"] == report["backbone_layers"] > 0
+    assert report["copies"]["crop_backbone"]["from"] is None
+    assert "crop_backbone: kept (its own architecture)" in summary_line(report)
+
+
+def test_crop_backbone_errors_name_its_field(tmp_path):
+    from visiontk.errors import ModelError
+    from visiontk.recipe import load_recipe
+    from visiontk.train.session import prepare
+
+    data = _crop_recipe(tmp_path, crop_size=16,
+                        crop_backbone={"weights": str(tmp_path / "missing.weights.h5")})
+    with pytest.raises(ModelError, match=r"model\.head\.crop_backbone\.weights: weights file not found"):
+        prepare(load_recipe(data=data))
+    data = _crop_recipe(tmp_path, crop_size=16, crop_backbone={"params": {"no_such": 1}})
+    with pytest.raises(ModelError, match=r"model\.head\.crop_backbone\.params"):
+        prepare(load_recipe(data=data))

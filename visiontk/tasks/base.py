@@ -169,6 +169,12 @@ class Task:
         """The model to save/export: auxiliary or training-only outputs removed."""
         return model
 
+    def own_backbones(self) -> tuple[str, ...]:
+        """Names of the nested "*_backbone" models this task built with an architecture of their
+        own (not copies of model.backbone): `model.init_from` restores them only from a source
+        model of the same name, never from its backbone."""
+        return ()
+
     # ---- inference side (numpy) ---------------------------------------------------------------
     def meta(self) -> dict:
         """Decode settings stored in meta.json / metadata.json (thresholds, grid, ...)."""

@@ -133,10 +133,12 @@ def load_source(init_from: str, p):
     raise ModelError(f"model.init_from: {path} is not a run directory, a .keras or a .weights.h5 file")
 
 
-def restore_backbone(model, source, source_path) -> dict:
+def restore_backbone(model, source, source_path, own: tuple[str, ...] = ()) -> dict:
     """Copy the source backbone's weights into `model`'s backbone, layer by layer by name, and into
     each copy of it the task built (a nested model named "*_backbone", e.g. a two-stage localizer's
     "crop_backbone": from the source's model of that name when it has one, else its backbone).
+    The nested models named in `own` have an architecture of their own (Task.own_backbones): they
+    are restored from a namesake only, else left with the weights they were built with.
 
     Returns:
         The report: restored / not_restored (name -> why) / unused source layers; "copies" maps
@@ -153,7 +155,13 @@ def restore_backbone(model, source, source_path) -> dict:
     report = _restore_into(dst, src_bb, source_path)
     theirs = {m.name: m for m in _copies(source)}
     for copy in _copies(model):        # e.g. a two-stage localizer's crop_backbone
-        origin = theirs.get(copy.name, src_bb)
+        origin = theirs.get(copy.name, None if copy.name in own else src_bb)
+        if origin is None:
+            report.setdefault("copies", {})[copy.name] = {
+                "source": str(source_path), "restored": 0, "backbone_layers": len(_weighted(copy)),
+                "from": None, "kept": "its own architecture (the recipe's own weights for it, "
+                                      "if any); the source has no model of its name"}
+            continue
         report.setdefault("copies", {})[copy.name] = {
             **_restore_into(copy, origin, source_path), "from": origin.name}
     return report
@@ -203,7 +211,8 @@ def summary_line(report: dict) -> str:
         more = f", ... ({len(items) - 3} more)" if len(items) > 3 else ""
         line += "; not restored: " + ", ".join(items[:3]) + more
     for name, rep in report.get("copies", {}).items():
-        line += f"; {name}: {rep['restored']} of {rep['backbone_layers']}"
+        line += (f"; {name}: {rep['restored']} of {rep['backbone_layers']}" if rep["from"] else
+                 f"; {name}: kept (its own architecture)")
     return line + f" (details: {REPORT})"
 
 
@@ -346,7 +355,7 @@ def setup(p):
     ft = Finetuner(p.model, r)
     if r.model.init_from:
         source, path = load_source(r.model.init_from, p)
-        ft.report = restore_backbone(p.model, source, path)
+        ft.report = restore_backbone(p.model, source, path, own=p.task.own_backbones())
         del source
     if ft.part and r.train.finetune.unfreeze_after_epochs is not None and p.multi_worker:
         raise RecipeError("train.finetune.unfreeze_after_epochs: not supported with the multi_worker "

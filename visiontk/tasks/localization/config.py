@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import Field
 
 from visiontk.recipe.fields import NonNegFloat, NonNegInt, PositiveInt, Strict, between
+
+
+class CropBackbone(Strict):
+    """The crop stage's own architecture (`model.head.crop_backbone`): `name` defaults to
+    model.backbone's, whose params these then update (e.g. only `widths`); `weights` a
+    .weights.h5 file (or none / imagenet where the architecture has them)."""
+
+    name: Optional[str] = None
+    weights: str = "none"
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class LocalizationHead(Strict):
@@ -22,3 +34,6 @@ class LocalizationHead(Strict):
     # restores both copies); 0 reads the class from the whole image's feature map
     crop_size: NonNegInt = 0
     crop_margin: Annotated[float, between(1.0, 4.0)] = 1.15   # the crop's side / the box's longer side
+    # the crop stage's architecture when it should differ from model.backbone (say, wider: it reads
+    # a small crop); its weights then come from its own `weights` file, not from model.init_from
+    crop_backbone: Optional[CropBackbone] = None

@@ -78,12 +78,27 @@ class Localization(Task):
                              "build this task through a recipe")
         size, channels = self.cfg.crop_size, self.info.input_shape[2]
         crop = BoxCrop(size, self.cfg.crop_margin, name="head_crop")([inputs, box])
-        copy = build_backbone(self.recipe, input_shape=(size, size, channels), name="crop_backbone")
+        copy = build_backbone(self.recipe, input_shape=(size, size, channels), name="crop_backbone",
+                              spec=self._crop_spec(), field="model.head.crop_backbone")
         copy, _ = trim_backbone(copy, feature, spatial=None)
         x = pick_feature(copy(crop), feature)
         if len(x.shape) == 4:
             x = class_pool(x, self.cfg.class_pool, prefix="head_crop_pool")
         return x
+
+    def own_backbones(self) -> tuple[str, ...]:
+        return ("crop_backbone",) if self.cfg.crop_size and self.cfg.crop_backbone else ()
+
+    def _crop_spec(self):
+        """model.head.crop_backbone over model.backbone (same name: its params updated), or None
+        (the crop stage is a copy of model.backbone)."""
+        own = self.cfg.crop_backbone
+        if own is None:
+            return None
+        base = self.recipe.model.backbone
+        name = own.name or base.name
+        params = {**base.params, **own.params} if name == base.name else dict(own.params)
+        return base.model_copy(update={"name": name, "weights": own.weights, "params": params})
 
     def loss(self):
         from visiontk.tasks.localization.loss import LocalizationLoss
