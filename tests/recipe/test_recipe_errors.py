@@ -222,6 +222,22 @@ def test_init_from_must_exist_except_in_a_run(tmp_path, monkeypatch):
         "model.init_from: runs/other not found")
 
 
+def test_the_crop_stage_weights_file_must_exist(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = GOOD.replace("task: classification", "task: localization").replace(
+        "  input_shape: [32, 32, 3]",
+        "  input_shape: [32, 32, 3]\n  head:\n    crop_size: 16\n"
+        "    crop_backbone: {weights: runs/wide/backbone.weights.h5}")
+    p = write(tmp_path, text)
+    msg = error_of(p)
+    assert msg.startswith("model.head.crop_backbone.weights: runs/wide/backbone.weights.h5 not "
+                          "found (relative to the working directory); train the run") and \
+        f"({p} line 7)" in msg
+    (tmp_path / "runs" / "wide").mkdir(parents=True)
+    (tmp_path / "runs" / "wide" / "backbone.weights.h5").write_bytes(b"")
+    assert load_recipe(p).model.head.crop_backbone.weights == "runs/wide/backbone.weights.h5"
+
+
 def test_every_shipped_recipe_is_valid():
     from pathlib import Path
 

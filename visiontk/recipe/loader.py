@@ -87,21 +87,27 @@ def _is_run_recipe(path: Path) -> bool:
 
 
 def check_files(recipe: Recipe, where: Where) -> None:
-    """Paths the recipe reads from before any data: `model.init_from`."""
+    """Paths the recipe reads from before any data: `model.init_from`, and the weights file of a
+    two-stage localizer's crop stage (`model.head.crop_backbone.weights`)."""
     init_from = recipe.model.init_from
-    if init_from is None:
-        return
-    try:
-        found = Path(init_from).expanduser().exists()
-    except OSError as exc:                              # e.g. a name too long for the filesystem
-        raise where.error(("model", "init_from"), f"cannot look for {init_from!r}: {exc.strerror}") \
-            from None
-    if not found:
-        relative = "" if Path(init_from).expanduser().is_absolute() else " (relative to the working directory)"
-        raise where.error(("model", "init_from"),
-                          f"{init_from} not found{relative}; train that run first, or give an existing "
-                          f"run folder, .keras or .weights.h5 file, or remove the key "
-                          f"(model.init_from=null) to train from scratch")
+    if init_from is not None:
+        try:
+            found = Path(init_from).expanduser().exists()
+        except OSError as exc:                              # e.g. a name too long for the filesystem
+            raise where.error(("model", "init_from"), f"cannot look for {init_from!r}: {exc.strerror}") \
+                from None
+        if not found:
+            relative = "" if Path(init_from).expanduser().is_absolute() else " (relative to the working directory)"
+            raise where.error(("model", "init_from"),
+                              f"{init_from} not found{relative}; train that run first, or give an existing "
+                              f"run folder, .keras or .weights.h5 file, or remove the key "
+                              f"(model.init_from=null) to train from scratch")
+    weights = getattr(getattr(recipe.model.head, "crop_backbone", None), "weights", None)
+    if weights not in (None, "none", "imagenet") and not Path(weights).expanduser().is_file():
+        relative = "" if Path(weights).expanduser().is_absolute() else " (relative to the working directory)"
+        raise where.error(("model", "head", "crop_backbone", "weights"),
+                          f"{weights} not found{relative}; train the run that writes it first (a "
+                          f"run's backbone.weights.h5), or use weights: none")
 
 
 def _check_params(given: dict, allowed: Iterable[str], loc: tuple, what: str, where: Where):
