@@ -162,10 +162,7 @@ def test_attention_head_trains_saves_and_exports(tmp_path):
 def test_crop_backbone_of_its_own_takes_its_weights_file_and_init_from_leaves_it(tmp_path):
     """`model.head.crop_backbone` (here twice as wide): built from its own spec, its weights from
     its own file; model.init_from restores the box backbone and keeps the crop's."""
-    import numpy as np
-
     from visiontk.architectures._from_recipe import build_backbone
-    from visiontk.io import read_json
     from visiontk.recipe import load_recipe
     from visiontk.train.finetune import summary_line
     from visiontk.train.session import prepare

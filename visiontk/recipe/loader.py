@@ -97,17 +97,20 @@ def check_files(recipe: Recipe, where: Where) -> None:
             raise where.error(("model", "init_from"), f"cannot look for {init_from!r}: {exc.strerror}") \
                 from None
         if not found:
-            relative = "" if Path(init_from).expanduser().is_absolute() else " (relative to the working directory)"
             raise where.error(("model", "init_from"),
-                              f"{init_from} not found{relative}; train that run first, or give an existing "
+                              f"{init_from} not found{_relative(init_from)}; train that run first, or give an existing "
                               f"run folder, .keras or .weights.h5 file, or remove the key "
                               f"(model.init_from=null) to train from scratch")
     weights = getattr(getattr(recipe.model.head, "crop_backbone", None), "weights", None)
     if weights not in (None, "none", "imagenet") and not Path(weights).expanduser().is_file():
-        relative = "" if Path(weights).expanduser().is_absolute() else " (relative to the working directory)"
         raise where.error(("model", "head", "crop_backbone", "weights"),
-                          f"{weights} not found{relative}; train the run that writes it first (a "
-                          f"run's backbone.weights.h5), or use weights: none")
+                          f"{weights} not found{_relative(weights)}; train the run that writes it "
+                          f"first (a run's backbone.weights.h5), or use weights: none")
+
+
+def _relative(path: str) -> str:
+    """How a relative path in an error is read: from the working directory."""
+    return "" if Path(path).expanduser().is_absolute() else " (relative to the working directory)"
 
 
 def _check_params(given: dict, allowed: Iterable[str], loc: tuple, what: str, where: Where):

@@ -70,11 +70,17 @@ def grid_boxes(outputs: np.ndarray, grid: int, boxes_per_cell: int):
             probs.reshape(n, s * s * b, -1))
 
 
-def anchor_free_boxes(outputs: np.ndarray):
-    """(N, A, 4 + C) -> boxes (N, A, 4) clipped to the image, classes (N, A), scores (N, A)."""
+def _anchor_rows(outputs) -> np.ndarray:
+    """The anchor-free head's (N, A, 4 + C) rows as float64; a ValueError for any other shape."""
     out = np.asarray(outputs, np.float64)
     if out.ndim != 3 or out.shape[-1] <= 4:
         raise ValueError(f"detection outputs of shape {out.shape} are not (N, anchors, 4 + classes)")
+    return out
+
+
+def anchor_free_boxes(outputs: np.ndarray):
+    """(N, A, 4 + C) -> boxes (N, A, 4) clipped to the image, classes (N, A), scores (N, A)."""
+    out = _anchor_rows(outputs)
     probs = out[..., 4:]
     classes = probs.argmax(-1)
     return np.clip(out[..., :4], 0.0, 1.0), classes, np.take_along_axis(probs, classes[..., None], -1)[..., 0]
@@ -88,8 +94,7 @@ def class_scores(outputs: np.ndarray, d: dict):
         (`anchor_free`), or confidence x the cell's class probability (`yolo_v1`).
     """
     if d.get("layout") == "anchor_free":
-        out = np.asarray(outputs, np.float64)
-        anchor_free_boxes(out)                                  # validates the shape
+        out = _anchor_rows(outputs)
         return np.clip(out[..., :4], 0.0, 1.0), out[..., 4:]
     boxes, conf, probs = grid_boxes(outputs, d["grid"], d["boxes_per_cell"])
     return boxes, conf[..., None] * probs

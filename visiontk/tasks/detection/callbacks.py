@@ -28,7 +28,7 @@ class MapCallback(keras.callbacks.Callback):
         from visiontk.tasks.detection.evaluation import coco_dicts, coco_map, collect
 
         meta = self.task.eval_meta()
-        gts, preds, sizes, _ = collect(self._predict, numpy_batches(self.val_batches), meta,
+        gts, preds, sizes, _, _ = collect(self._predict, numpy_batches(self.val_batches), meta,
                                        self.task.cfg.eval_score_threshold,
                                        multi_label=self.task.cfg.eval_multi_label)
         gt_ds, dets = coco_dicts(gts, [p.boxes for p in preds], sizes, meta["class_names"])

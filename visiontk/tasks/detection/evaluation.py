@@ -183,9 +183,9 @@ def collect(predict_fn, batches, meta: dict, score_threshold: float, multi_label
     (with `multi_label`, a box once per class that reaches it).
 
     Returns:
-        (gts, preds, sizes, images) with images kept for the first 16 only (for the PNG); with
-        `operating_threshold`, a fifth item: the boxes as `predict` gives them at that threshold
-        (one class per box), decoded from the same outputs.
+        (gts, preds, sizes, images, operating): images kept for the first 16 only (for the PNG);
+        operating, with `operating_threshold`, the boxes as `predict` gives them at that threshold
+        (one class per box), decoded from the same outputs (else empty).
     """
     from visiontk.runtime.detection import decode
 
@@ -203,9 +203,7 @@ def collect(predict_fn, batches, meta: dict, score_threshold: float, multi_label
             sizes.append(size)
         if len(samples) < 16:
             samples += list(np.asarray(images)[:16 - len(samples)])
-    if operating_threshold is not None:
-        return gts, preds, sizes, samples, operating
-    return gts, preds, sizes, samples
+    return gts, preds, sizes, samples, operating
 
 
 def detection_confusion(gts: list, dets: list, num_classes: int, iou: float = CONFUSION_IOU) -> np.ndarray:
