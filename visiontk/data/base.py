@@ -102,4 +102,10 @@ def make_source(recipe) -> DataSource:
 
     populate()
     cls = SOURCES.get(recipe.data.source)
-    return cls(recipe.data.params, input_shape=recipe.model.input_shape, seed=recipe.seed)
+    source = cls(recipe.data.params, input_shape=recipe.model.input_shape, seed=recipe.seed)
+    if recipe.data.crops is not None:
+        from visiontk.data.box_crops import CroppedSource
+
+        return CroppedSource(source, recipe.data.crops, input_shape=recipe.model.input_shape,
+                             seed=recipe.seed)
+    return source

@@ -16,7 +16,9 @@ __all__ = ["BoxCrop"]
 
 @keras.saving.register_keras_serializable(package="visiontk")
 class BoxCrop(keras.layers.Layer):
-    """`[images (B, H, W, C), boxes (B, 4)] -> crops (B, size, size, C)`.
+    """`[images (B, H, W, C), boxes (B, 4)] -> crops (B, size, size, C)`, or with K boxes per
+    image `[images, boxes (B, K, 4)] -> crops (B, K, size, size, C)` (a detector's candidates; the
+    image is not copied K times).
 
     Boxes are (cx, cy, w, h) relative to the image (a localizer's sigmoid outputs). The crop is the
     square centred on the box whose side is the box's longer side (in pixels) times `margin`;
@@ -39,13 +41,13 @@ class BoxCrop(keras.layers.Layer):
         self.margin = float(margin)
 
     def _weights(self, centre, side, n: int):
-        """(B, size, n): row i holds the filter that gives crop sample i from the n pixels."""
+        """(..., size, n): row i holds the filter that gives crop sample i from the n pixels."""
         s = self.size
         t = (ops.arange(s, dtype="float32") + 0.5) / s - 0.5                    # (s,)
-        pos = centre[:, None] + t[None, :] * side[:, None] - 0.5                # pixel index space
+        pos = centre[..., None] + t * side[..., None] - 0.5                     # pixel index space
         pos = ops.clip(pos, 0.0, float(n - 1))
-        width = ops.maximum(side / s, 1.0)[:, None, None]                       # widened to shrink
-        dist = ops.abs(pos[:, :, None] - ops.arange(n, dtype="float32")[None, None, :])
+        width = ops.maximum(side / s, 1.0)[..., None, None]                     # widened to shrink
+        dist = ops.abs(pos[..., None] - ops.arange(n, dtype="float32"))
         w = ops.relu(1.0 - dist / width)
         return w / ops.maximum(ops.sum(w, axis=-1, keepdims=True), 1e-6)
 
@@ -54,17 +56,21 @@ class BoxCrop(keras.layers.Layer):
         images = ops.cast(images, "float32")
         boxes = ops.stop_gradient(ops.cast(boxes, "float32"))
         h, w = images.shape[1], images.shape[2]
-        side = ops.maximum(ops.maximum(boxes[:, 2] * w, boxes[:, 3] * h) * self.margin, 1.0)
-        wy = self._weights(boxes[:, 1] * h, side, h)                            # (B, s, H)
-        wx = self._weights(boxes[:, 0] * w, side, w)                            # (B, s, W)
+        side = ops.maximum(ops.maximum(boxes[..., 2] * w, boxes[..., 3] * h) * self.margin, 1.0)
+        wy = self._weights(boxes[..., 1] * h, side, h)                          # (B, [K,] s, H)
+        wx = ops.swapaxes(self._weights(boxes[..., 0] * w, side, w), -1, -2)    # (B, [K,] W, s)
         x = ops.transpose(images, (0, 3, 1, 2))                                 # (B, C, H, W)
+        if len(boxes.shape) == 3:                                               # K boxes an image
+            x = ops.matmul(wy[:, :, None], x[:, None])                          # (B, K, C, s, W)
+            return ops.transpose(ops.matmul(x, wx[:, :, None]), (0, 1, 3, 4, 2))
         x = ops.matmul(wy[:, None], x)                                          # (B, C, s, W)
-        x = ops.matmul(x, ops.transpose(wx, (0, 2, 1))[:, None])                # (B, C, s, s)
+        x = ops.matmul(x, wx[:, None])                                          # (B, C, s, s)
         return ops.transpose(x, (0, 2, 3, 1))
 
     def compute_output_shape(self, input_shape):
-        shape = input_shape[0]
-        return (shape[0], self.size, self.size, shape[3])
+        shape, boxes = input_shape
+        lead = (shape[0],) if len(boxes) == 2 else (shape[0], boxes[1])
+        return (*lead, self.size, self.size, shape[3])
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "margin": self.margin}

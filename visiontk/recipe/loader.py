@@ -87,8 +87,9 @@ def _is_run_recipe(path: Path) -> bool:
 
 
 def check_files(recipe: Recipe, where: Where) -> None:
-    """Paths the recipe reads from before any data: `model.init_from`, and the weights file of a
-    two-stage localizer's crop stage (`model.head.crop_backbone.weights`)."""
+    """Paths the recipe reads from before any data: `model.init_from`, the weights file of a
+    two-stage localizer's crop stage (`model.head.crop_backbone.weights`) and a detector's crop
+    classifier (`model.head.crop_classifier.model`)."""
     init_from = recipe.model.init_from
     if init_from is not None:
         try:
@@ -106,6 +107,12 @@ def check_files(recipe: Recipe, where: Where) -> None:
         raise where.error(("model", "head", "crop_backbone", "weights"),
                           f"{weights} not found{_relative(weights)}; train the run that writes it "
                           f"first (a run's backbone.weights.h5), or use weights: none")
+    classifier = getattr(getattr(recipe.model.head, "crop_classifier", None), "model", None)
+    if classifier is not None and not Path(classifier).expanduser().exists():
+        raise where.error(("model", "head", "crop_classifier", "model"),
+                          f"{classifier} not found{_relative(classifier)}; train the crop classifier "
+                          f"first (a classification recipe with data.crops, e.g. "
+                          f"recipes/detect_fashion_crops.yaml), or remove the key")
 
 
 def _relative(path: str) -> str:
@@ -139,6 +146,11 @@ def _validate_section(cfg_cls: type[BaseModel], raw, loc: tuple, where: Where) -
 
 def check_components(recipe: Recipe, where: Where) -> None:
     """Second pass: names against the registries, task head and source params against their Config."""
+    if recipe.data.crops is not None and recipe.task not in ("classification", "classify"):
+        raise where.error(("data", "crops"),
+                          f"data.crops makes one classification image of each object box; task "
+                          f"'{recipe.task}' cannot train on it: use task: classification, or remove "
+                          f"data.crops")
     from visiontk.catalog import ARCHITECTURES, OPTIMIZERS, SCHEDULES, SOURCES, TASKS, populate
 
     populate()

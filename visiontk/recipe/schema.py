@@ -45,11 +45,22 @@ class Augment(Strict):
     hsv: tuple[Annotated[float, between(0.0, 0.5)], Fraction, Fraction] = (0.0, 0.0, 0.0)
 
 
+class CropsCfg(Strict):
+    """`data.crops` (classification): one image per object box of the source, cut out as a
+    two-stage detector's second stage cuts it (visiontk/data/box_crops.py)."""
+
+    margin: Annotated[float, between(1.0, 4.0)] = 1.15    # the crop's side / the box's longer side
+    jitter: Fraction = 0.1               # training boxes: centre moved and sides scaled by up to this
+    copies: PositiveInt = 1              # training crops per object, each jittered on its own
+    min_size: NonNegFloat = 4.0          # boxes with a longer side under this many pixels are left out
+
+
 class DataCfg(Strict):
     source: str = "synthetic-scenes"
     params: Any = Field(default_factory=dict)               # the source's Config (checked by load_recipe)
     augment: Augment = Field(default_factory=Augment)
     resize: Literal["stretch", "pad"] = "stretch"           # how images meet model.input_shape
+    crops: Optional[CropsCfg] = None                        # classify the source's object boxes
     cache: bool = True
     shuffle_buffer: PositiveInt = 10000
 

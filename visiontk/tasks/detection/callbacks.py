@@ -27,7 +27,7 @@ class MapCallback(keras.callbacks.Callback):
         from visiontk.data.pipeline import numpy_batches
         from visiontk.tasks.detection.evaluation import coco_dicts, coco_map, collect
 
-        meta = self.task.eval_meta()
+        meta = self.task.eval_meta(trained=True)
         gts, preds, sizes, _, _ = collect(self._predict, numpy_batches(self.val_batches), meta,
                                        self.task.cfg.eval_score_threshold,
                                        multi_label=self.task.cfg.eval_multi_label)

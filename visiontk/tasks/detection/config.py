@@ -3,9 +3,20 @@ default) or `type: multiscale` (a feature pyramid with an anchor-free head per l
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Optional
 
-from visiontk.recipe.fields import Fraction, NonNegFloat, NonNegInt, PositiveFloat, PositiveInt, Strict
+from visiontk.recipe.fields import (Fraction, NonNegFloat, NonNegInt, PositiveFloat, PositiveInt,
+                                    Strict, between)
+
+
+class CropClassifier(Strict):
+    """The grid head's second stage (visiontk/tasks/detection/rescore.py): a classification model
+    trained on crops of the objects (`data.crops`) names each of the `top_k` most confident boxes."""
+
+    model: str                                  # its run folder (model.keras) or a .keras file
+    top_k: PositiveInt = 32                     # boxes per image read by the classifier
+    weight: Fraction = 0.5                      # class p ~ detector^(1 - weight) x classifier^weight
+    margin: Optional[Annotated[float, between(1.0, 4.0)]] = None   # default: the run's data.crops
 
 
 class DetectionHead(Strict):
@@ -28,6 +39,8 @@ class DetectionHead(Strict):
     eval_score_threshold: Fraction = 0.001      # mAP: keep nearly every box to trace the PR curve
     eval_multi_label: bool = True               # mAP: a box once per class reaching that threshold
     map_every: PositiveInt = 1                  # validation mAP every N epochs (val_map50)
+    # a second stage that names the boxes: model.keras and the exports then output anchor-free rows
+    crop_classifier: Optional[CropClassifier] = None
 
     @classmethod
     def variant(cls, raw: dict) -> type[Strict]:

@@ -63,3 +63,96 @@ class LevelBoxes(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "stride": self.stride, "image_size": list(self.image_size)}
+
+
+# ---- the second stage (model.head.crop_classifier): grid candidates -> crops -> rescored rows ------
+
+
+@keras.saving.register_keras_serializable(package="visiontk")
+class GridCandidates(keras.layers.Layer):
+    """Grid outputs (N, S, S, B*5 + C) -> the `top_k` most confident of the S*S*B boxes:
+    (N, K, 5 + C) as cx, cy, w, h (relative to the image), confidence, then the cell's C class
+    probabilities (the layout of `visiontk.runtime.detection.grid_boxes`, in the graph)."""
+
+    def __init__(self, grid: int, boxes_per_cell: int, top_k: int, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.grid, self.boxes_per_cell = int(grid), int(boxes_per_cell)
+        self.top_k = min(int(top_k), self.grid * self.grid * self.boxes_per_cell)
+
+    def call(self, grid_out):
+        s, b = self.grid, self.boxes_per_cell
+        out = ops.cast(grid_out, "float32")
+        c = out.shape[-1] - 5 * b
+        preds = ops.reshape(out[..., :5 * b], (-1, s, s, b, 5))
+        probs = ops.reshape(ops.repeat(out[..., None, 5 * b:], b, axis=3), (-1, s * s * b, c))
+        cols = ops.reshape(ops.tile(ops.arange(s, dtype="float32")[None, :], (s, 1)), (1, s, s, 1))
+        rows = ops.reshape(ops.tile(ops.arange(s, dtype="float32")[:, None], (1, s)), (1, s, s, 1))
+        boxes = ops.stack([(cols + preds[..., 1]) / s, (rows + preds[..., 2]) / s,
+                           ops.square(preds[..., 3]), ops.square(preds[..., 4])], -1)
+        boxes = ops.reshape(boxes, (-1, s * s * b, 4))
+        conf = ops.reshape(preds[..., 0], (-1, s * s * b))
+        conf, index = ops.top_k(conf, self.top_k)
+        pick = lambda x: ops.take_along_axis(x, ops.repeat(index[..., None], x.shape[-1], axis=-1),
+                                             axis=1)
+        return ops.concatenate([pick(boxes), conf[..., None], pick(probs)], -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.top_k, 5 + input_shape[-1] - 5 * self.boxes_per_cell)
+
+    def get_config(self):
+        return {**super().get_config(), "grid": self.grid, "boxes_per_cell": self.boxes_per_cell,
+                "top_k": self.top_k}
+
+
+@keras.saving.register_keras_serializable(package="visiontk")
+class FoldCandidates(keras.layers.Layer):
+    """(N, K, ...) -> (N * K, ...): each candidate's crop becomes one image of a batch (and back
+    with `unfold=K`: (N * K, ...) -> (N, K, ...))."""
+
+    def __init__(self, unfold: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.unfold = int(unfold)
+
+    def call(self, x):
+        if self.unfold:
+            return ops.reshape(x, (-1, self.unfold, *x.shape[1:]))
+        return ops.reshape(x, (-1, *x.shape[2:]))
+
+    def compute_output_shape(self, input_shape):
+        if self.unfold:
+            return (None, self.unfold, *input_shape[1:])
+        return (None, *input_shape[2:])
+
+    def get_config(self):
+        return {**super().get_config(), "unfold": self.unfold}
+
+
+@keras.saving.register_keras_serializable(package="visiontk")
+class RescoreRows(keras.layers.Layer):
+    """(candidates (N, K, 5 + C), crop probabilities (N, K, C)) -> (N, K, 4 + C) anchor-free rows:
+    x1, y1, x2, y2, then confidence x p(c), where p is the detector's and the crop classifier's
+    class probabilities combined as a weighted geometric mean, renormalised:
+    p ~ p_detector^(1 - weight) x p_crop^weight."""
+
+    def __init__(self, weight: float = 0.5, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.weight = float(weight)
+
+    def call(self, inputs):
+        cand, crop = (ops.cast(t, "float32") for t in inputs)
+        box, conf, det = cand[..., :4], cand[..., 4:5], cand[..., 5:]
+        eps = 1e-7
+        logp = (1.0 - self.weight) * ops.log(det + eps) + self.weight * ops.log(crop + eps)
+        probs = ops.softmax(logp, axis=-1)
+        half = box[..., 2:] / 2
+        corners = ops.clip(ops.concatenate([box[..., :2] - half, box[..., :2] + half], -1), 0.0, 1.0)
+        return ops.concatenate([corners, conf * probs], -1)
+
+    def compute_output_shape(self, input_shape):
+        cand, crop = input_shape
+        return (cand[0], cand[1], 4 + crop[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight}

@@ -101,20 +101,39 @@ class Detection(Task):
 
         return [MapCallback(self, val_data, every=self.cfg.map_every)]
 
-    def meta(self):
+    def inference_model(self, model):
+        """With model.head.crop_classifier: the detector + its second stage (rescore.py)."""
+        c = self.cfg
+        if self.multiscale or c.crop_classifier is None:
+            return model
+        from visiontk.tasks.detection.rescore import load_classifier, two_stage
+
+        cc = c.crop_classifier
+        classifier, margin = load_classifier(cc, self.info.class_names, self.info.input_shape[2])
+        return two_stage(model, classifier, grid=c.grid, boxes_per_cell=c.boxes_per_cell,
+                         top_k=cc.top_k, weight=cc.weight, margin=margin)
+
+    def meta(self, trained: bool = False):
+        """Decode settings of model.keras; `trained`: of the model being trained (the grid, also
+        when model.keras adds the crop classifier's rows)."""
         c = self.cfg
         if self.multiscale:
             return {"layout": "anchor_free", "strides": list(c.strides),
+                    "score_threshold": c.score_threshold, "iou_threshold": c.iou_threshold,
+                    "max_detections": c.max_detections}
+        if c.crop_classifier is not None and not trained:      # rows of the two-stage model
+            return {"layout": "anchor_free", "two_stage": {"grid": c.grid, "top_k": c.crop_classifier.top_k},
                     "score_threshold": c.score_threshold, "iou_threshold": c.iou_threshold,
                     "max_detections": c.max_detections}
         return {"grid": c.grid, "boxes_per_cell": c.boxes_per_cell, "layout": "yolo_v1",
                 "score_threshold": c.score_threshold, "iou_threshold": c.iou_threshold,
                 "max_detections": c.max_detections}
 
-    def eval_meta(self) -> dict:
-        """meta for decoding pipeline images (already at the input size) during evaluation."""
+    def eval_meta(self, trained: bool = False) -> dict:
+        """meta for decoding pipeline images (already at the input size) during evaluation (of the
+        model being trained, with `trained`: the validation mAP callback)."""
         return {"input": {"shape": list(self.info.input_shape), "resize": "stretch"},
-                "class_names": list(self.info.class_names), "decode": self.meta()}
+                "class_names": list(self.info.class_names), "decode": self.meta(trained)}
 
     def evaluate(self, predict_fn, batches, out_dir=None, context: EvalContext = EvalContext()):
         from visiontk.tasks.detection.evaluation import detection_report

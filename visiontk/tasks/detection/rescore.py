@@ -1,0 +1,110 @@
+"""The grid detector's optional second stage (`model.head.crop_classifier`): the detector finds the
+objects, a classifier trained on crops of objects names them.
+
+The grid detector is trained as always; the model it leaves behind (model.keras, the exports) adds,
+in the graph: the `top_k` most confident boxes of each image (`GridCandidates`), the square crop
+around each (`visiontk.layers.BoxCrop`, the cut `data.crops` trains the classifier on), the
+classifier's class probabilities for each crop, and each box's class scores from both opinions
+(`RescoreRows`: confidence x the weighted geometric mean of the two distributions). Its output is
+the anchor-free row layout (N, K, 4 + C) that `visiontk.runtime.detection` decodes, so
+evaluation, predict, the demos and every export read it as they read the multi-scale head's.
+
+Measured on fashion-scenes (docs/real_data.md): the grid detector finds the garments (AR50 0.91)
+and confuses their classes more than a classifier reading each garment at one scale does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from visiontk.errors import ModelError, RecipeError
+
+FIELD = "model.head.crop_classifier"
+
+
+def classifier_file(path: str) -> tuple[Path, Path | None]:
+    """(the .keras file, its run folder or None) for `crop_classifier.model`: a classification
+    run's folder (its model.keras) or a .keras file."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        if not (p / "model.keras").is_file():
+            raise RecipeError(f"{FIELD}.model: {p} holds no model.keras (is the classification run "
+                              f"finished? train it first, e.g. `visiontk train "
+                              f"recipes/detect_fashion_crops.yaml`)")
+        return p / "model.keras", p
+    if p.suffix != ".keras" or not p.is_file():
+        raise RecipeError(f"{FIELD}.model: {p} is neither a run folder nor a .keras file (relative "
+                          f"paths are relative to the working directory); train the crop "
+                          f"classifier first, e.g. `visiontk train recipes/detect_fashion_crops.yaml`")
+    return p, None
+
+
+def run_margin(run: Path | None) -> float | None:
+    """The crop margin the classifier run was trained with (its recipe's data.crops.margin)."""
+    if run is None or not (run / "recipe.yaml").is_file():
+        return None
+    import yaml
+
+    try:
+        recipe = yaml.safe_load((run / "recipe.yaml").read_text()) or {}
+        crops = (recipe.get("data") or {}).get("crops")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    if isinstance(crops, dict):
+        return float(crops.get("margin", 1.15))
+    return None
+
+
+def _class_names(run: Path | None) -> list | None:
+    if run is None or not (run / "meta.json").is_file():
+        return None
+    try:
+        return json.loads((run / "meta.json").read_text()).get("class_names")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def load_classifier(cfg, class_names, channels: int):
+    """The classifier model (frozen) and the crop margin; errors name the recipe field."""
+    from visiontk.model_files import load_keras_model
+
+    path, run = classifier_file(cfg.model)
+    theirs = _class_names(run)
+    if theirs is not None and list(theirs) != list(class_names):
+        raise RecipeError(f"{FIELD}.model: {path} names the classes {theirs}, the detector's data "
+                          f"names {list(class_names)}; train the classifier on crops of the same "
+                          f"dataset (data.crops)")
+    try:
+        model = load_keras_model(path)
+    except ModelError as exc:
+        raise RecipeError(f"{FIELD}.model: {exc}") from None
+    shape = tuple(model.input_shape[1:])
+    out = model.output_shape
+    if len(shape) != 3 or shape[0] != shape[1] or shape[2] != channels:
+        raise RecipeError(f"{FIELD}.model: {path} takes inputs of shape {shape}; the crop stage "
+                          f"needs a square image with the detector's {channels} channel(s)")
+    if not isinstance(out, tuple) or out[-1] != len(class_names):
+        raise RecipeError(f"{FIELD}.model: {path} outputs {out}, not one probability for each of "
+                          f"the detector's {len(class_names)} classes")
+    model.trainable = False
+    margin = cfg.margin if cfg.margin is not None else (run_margin(run) or 1.15)
+    return model, margin
+
+
+def two_stage(detector, classifier, *, grid: int, boxes_per_cell: int, top_k: int, weight: float,
+              margin: float):
+    """detector (grid outputs) + classifier -> one model with anchor-free rows (N, K, 4 + C)."""
+    import keras
+
+    from visiontk.layers import BoxCrop
+    from visiontk.tasks.detection.layers import FoldCandidates, GridCandidates, RescoreRows
+
+    size = classifier.input_shape[1]
+    cand = GridCandidates(grid, boxes_per_cell, top_k, name="candidates")(detector.output)
+    k = cand.shape[1]
+    crops = BoxCrop(size, margin, name="candidate_crops")([detector.input, cand])   # its first 4
+    probs = classifier(FoldCandidates(name="crops_as_batch")(crops))
+    probs = FoldCandidates(unfold=k, name="crop_probs")(probs)
+    rows = RescoreRows(weight, name="rows")([cand, probs])
+    return keras.Model(detector.input, rows, name="two_stage_detector")
