@@ -36,7 +36,9 @@ def crop_boxes(image: np.ndarray, boxes: np.ndarray, size: int, margin: float) -
     side = np.maximum(np.maximum(b[:, 2] * w, b[:, 3] * h) * margin, 1.0)
     wy = _filters(b[:, 1] * h, side, size, h)                       # (K, s, H)
     wx = _filters(b[:, 0] * w, side, size, w)                       # (K, s, W)
-    return np.einsum("ksh,hwc,kzw->kszc", wy, img, wx, optimize=True)
+    x = np.matmul(wy[:, None], np.transpose(img, (2, 0, 1))[None])  # (K, C, s, W)
+    x = np.matmul(x, np.transpose(wx, (0, 2, 1))[:, None])         # (K, C, s, s)
+    return np.transpose(x, (0, 2, 3, 1))
 
 
 class CroppedSource(DataSource):
