@@ -246,8 +246,10 @@ def head_recipes(args) -> tuple[dict, dict]:
     """({head: recipe path}, {head: its own overrides}) from add_head_args's options; a recipe path
     that is no file from the working folder is read from the checkout."""
     paths = {head: Path(getattr(args, f"{head}_recipe")) for head in DETECT_HEADS}
-    return ({head: str(p if p.is_file() else ROOT / p) for head, p in paths.items()},
-            {head: getattr(args, f"{head}_set") for head in DETECT_HEADS})
+    own = {head: getattr(args, f"{head}_set") for head in DETECT_HEADS}
+    # the heads alone: detect_fashion.yaml's second stage (a crop classifier) is not a head's
+    own["grid"] = ["model.head.crop_classifier=null", *own["grid"]]
+    return ({head: str(p if p.is_file() else ROOT / p) for head, p in paths.items()}, own)
 
 
 def check_head(recipe, head: str, path: str) -> None:

@@ -341,6 +341,8 @@ def parse_args():
     args.out = Path(args.out).resolve()
     args.arms, args.arm_recipes, args.arm_sets = ARMS, dict.fromkeys(ARMS, args.recipe), {}
     args.curve, args.tests = TASKS[args.task][1:]
+    if args.task == "detect":         # the detector alone: detect_fashion.yaml's crop classifier is a
+        args.set = ["model.head.crop_classifier=null", *args.set]      # second stage, not a backbone
     return ap, args
 
 

@@ -92,3 +92,28 @@ def test_crops_are_refused_where_they_cannot_apply(tmp_path):
     data["data"] = {"source": "fashion-mnist", "crops": {}}        # photographs, no boxes
     with pytest.raises(DataError, match="provides no boxes"):
         make_source(load_recipe(data=data))
+
+
+def test_crops_of_a_coco_folder_are_those_of_its_source(tmp_path):
+    """A file-based source (a COCO folder written from the synthetic scenes, PNG: lossless) gives
+    the same crops as the scenes in memory."""
+    from visiontk.data.base import make_source
+    from visiontk.data.convert import read_recipe_dataset, write_dataset
+    from visiontk.recipe import load_recipe
+
+    scenes = _recipe(tmp_path, {"margin": 1.2, "jitter": 0.0})
+    plain = scenes.model_copy(deep=True)
+    plain.data.crops = None                                   # the scenes themselves, written out
+    folder = write_dataset(read_recipe_dataset(plain), tmp_path / "coco", "coco")
+    data = deep_update(TINY, {"model": {"input_shape": [16, 16, 3]},
+                              "output": str(tmp_path / "run2")})
+    data["data"] = {"source": "coco", "params": {"path": str(folder)},
+                    "crops": {"margin": 1.2, "jitter": 0.0}}
+    from_files = make_source(load_recipe(data=data))
+    in_memory = make_source(scenes)
+    assert from_files.class_names() == in_memory.class_names()
+    for split in ("train", "val"):
+        a, b = from_files.load(split), in_memory.load(split)
+        np.testing.assert_array_equal(a.annotations["label"], b.annotations["label"])
+        # COCO stores boxes in pixels (floats): a rounding step apart at most
+        assert np.abs(a.images.astype(int) - b.images.astype(int)).max() <= 1

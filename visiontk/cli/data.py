@@ -26,7 +26,9 @@ def _load(source: str, fmt: str | None, names: str | None, overrides, verify: bo
     if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
         from visiontk.recipe import load_recipe
 
-        return read_recipe_dataset(load_recipe(path, overrides), split=split, limit=limit)
+        # only its data: the files the model would read (init_from, a crop classifier) need not exist
+        return read_recipe_dataset(load_recipe(path, overrides, check_paths=False), split=split,
+                                   limit=limit)
     if overrides:
         raise click.UsageError("--set applies to a recipe SOURCE only")
     name_list = [n.strip() for n in names.split(",") if n.strip()] if names else None
