@@ -93,9 +93,7 @@ class GridCandidates(keras.layers.Layer):
         boxes = ops.reshape(boxes, (-1, s * s * b, 4))
         conf = ops.reshape(preds[..., 0], (-1, s * s * b))
         conf, index = ops.top_k(conf, self.top_k)
-        pick = lambda x: ops.take_along_axis(x, ops.repeat(index[..., None], x.shape[-1], axis=-1),
-                                             axis=1)
-        return ops.concatenate([pick(boxes), conf[..., None], pick(probs)], -1)
+        return ops.concatenate([_rows_at(boxes, index), conf[..., None], _rows_at(probs, index)], -1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.top_k, 5 + input_shape[-1] - 5 * self.boxes_per_cell)
@@ -103,6 +101,11 @@ class GridCandidates(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "grid": self.grid, "boxes_per_cell": self.boxes_per_cell,
                 "top_k": self.top_k}
+
+
+def _rows_at(x, index):
+    """x (N, A, D) at the row indices (N, K) -> (N, K, D)."""
+    return ops.take_along_axis(x, ops.repeat(index[..., None], x.shape[-1], axis=-1), axis=1)
 
 
 @keras.saving.register_keras_serializable(package="visiontk")
