@@ -77,7 +77,7 @@ def parse_args():
 def shapes_of(ap, args) -> dict:
     """{head: (batch size, train_size)} of each arm's recipe; refuses a recipe whose head is not its
     arm's or whose source has no test split."""
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.errors import VisionTKError
     from visiontk.recipe import load_recipe
 

@@ -156,7 +156,7 @@ def arm_overrides(args, arm: str, n: int | None, seed: int, out: Path, epochs: i
 def prebuild(args, n: int | None, seed: int) -> None:
     """Generate a seed's scenes into the cache before any clock starts (each arm's recipe's source
     reads them back; generating them would be charged to whichever arm ran first)."""
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.recipe import load_recipe
 
     ov = [f"seed={seed}"] + ([f"data.params.train_size={n}"] if n is not None else [])

@@ -36,7 +36,7 @@ def test_numpy_crops_are_the_box_crop_layers_pixels():
 
 
 def test_every_object_becomes_one_labelled_crop_and_only_training_boxes_move(tmp_path):
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.data.box_crops import crop_boxes
 
     recipe = _recipe(tmp_path)
@@ -80,7 +80,7 @@ def test_crops_train_a_classifier(tmp_path):
 
 
 def test_crops_are_refused_where_they_cannot_apply(tmp_path):
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.errors import DataError, RecipeError
     from visiontk.recipe import load_recipe
 
@@ -97,7 +97,7 @@ def test_crops_are_refused_where_they_cannot_apply(tmp_path):
 def test_crops_of_a_coco_folder_are_those_of_its_source(tmp_path):
     """A file-based source (a COCO folder written from the synthetic scenes, PNG: lossless) gives
     the same crops as the scenes in memory."""
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.data.convert import read_recipe_dataset, write_dataset
     from visiontk.recipe import load_recipe
 

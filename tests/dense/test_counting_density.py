@@ -82,7 +82,7 @@ def test_density_counter_trains_evaluates_predicts_and_exports(tiny_recipe, tmp_
 
 
 def test_inference_model_sums_the_training_map(tiny_recipe):
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.tasks.base import make_task
     from visiontk.train.model import build_model
 
@@ -97,7 +97,7 @@ def test_inference_model_sums_the_training_map(tiny_recipe):
 
 
 def test_encode_gives_the_map_and_flips_follow(tiny_recipe):
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.tasks.base import make_task
 
     r = _recipe(tiny_recipe, {"data": {"augment": {"flip": "horizontal"}}})
@@ -113,7 +113,7 @@ def test_encode_gives_the_map_and_flips_follow(tiny_recipe):
     ({"model": {"head": {"density_stride": 5}}}, "density_stride: 5 does not divide the input size"),
 ])
 def test_density_refuses_what_it_cannot_do(tiny_recipe, extra, message):
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.errors import RecipeError
     from visiontk.tasks.base import make_task
 
@@ -126,7 +126,7 @@ def test_density_needs_boxes_from_the_source(tmp_path):
     import cv2
 
     from tests.conftest import TINY, deep_update
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.errors import RecipeError
     from visiontk.recipe import load_recipe
     from visiontk.tasks.base import make_task

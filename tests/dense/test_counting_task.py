@@ -41,7 +41,7 @@ def test_per_class_counting_trains_evaluates_and_predicts(tiny_recipe):
 
 
 def test_encode_per_class_counts_from_classes(tiny_recipe):
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.tasks.base import make_task
 
     r = tiny_recipe({**all_recipes()["counting"], "model": {"head": {"per_class": True}}})
@@ -80,7 +80,7 @@ def test_per_class_needs_classes_from_the_source(tmp_path):
     import cv2
 
     from tests.conftest import TINY, deep_update
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.errors import RecipeError
     from visiontk.recipe import load_recipe
     from visiontk.tasks.base import make_task

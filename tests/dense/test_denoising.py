@@ -78,7 +78,7 @@ def test_noise_only_in_the_training_pipeline(den_run, tiny_recipe):
     import tensorflow as tf
 
     from tests.tiny_recipes import all_recipes
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.model_files import keras_predict_fn
     from visiontk.infer.predictor import Predictor
     from visiontk.tasks.base import make_task
@@ -167,7 +167,8 @@ def test_valid_padding_unet_is_refused(tiny_recipe):
 
 
 def test_bad_data_gives_one_clear_error(tiny_recipe):
-    from visiontk.data.base import SplitData, make_source
+    from visiontk.data.base import SplitData
+    from visiontk.data.make import make_source
     from visiontk.tasks.base import make_task
 
     recipe = tiny_recipe({"task": "denoising", "model": {"backbone": {"name": "autoencoder_cnn"}}})

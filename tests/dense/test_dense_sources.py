@@ -31,7 +31,7 @@ def make_mask_folder(root: Path, n=6, size=(24, 32), palette=False) -> Path:
 
 
 def source(params, input_shape=(32, 32, 3)):
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
 
     recipe = load_recipe(data={"task": "segmentation", "model": {"backbone": {"name": "unet"},
                                                                  "input_shape": list(input_shape)},
@@ -64,7 +64,7 @@ def test_mask_folder_in_the_pipeline_resizes_masks_with_the_images(tmp_path):
                                "data": {"source": "mask-folder",
                                         "params": {"path": str(root), "classes": ["a", "b"]}},
                                "train": {"batch_size": 2}})
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
 
     src = make_source(recipe)
     task = make_task(recipe, src)
@@ -130,7 +130,7 @@ def write_counts(tmp_path, rows, n_images=4):
 
 
 def counts_source(path, **params):
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
 
     recipe = load_recipe(data={"task": "counting", "model": {"backbone": {"name": "lenet5"},
                                                              "input_shape": [32, 32, 3]},

@@ -76,7 +76,7 @@ def test_valid_padding_unet_crops_targets_and_pads_predictions(tmp_path_factory)
 
 
 def test_sigmoid_needs_one_class_and_binary_encode(tiny_recipe):
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.errors import RecipeError
     from visiontk.tasks.base import make_task
 

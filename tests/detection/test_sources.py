@@ -30,7 +30,7 @@ def datasets(tmp_path_factory):
 
 
 def _targets(fmt, path):
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.data.pipeline import build_dataset
     from visiontk.recipe import load_recipe
     from visiontk.tasks.base import make_task

@@ -181,7 +181,7 @@ def test_bad_data(case, sandbox, capfd):
 @pytest.mark.parametrize("source", sorted(SOURCES))
 def test_the_undamaged_datasets_load(source, sandbox, monkeypatch):
     """So each case fails for its damage, not for its base dataset."""
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.recipe import load_recipe
 
     names = dataset(source)(sandbox)

@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
 
     from tests.conftest import TINY, deep_update
     from visiontk import load_recipe, train
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
 
     tmp = tmp_path_factory.mktemp("gallery")
     recipe = load_recipe(data=deep_update(TINY, {**RECIPE, "output": str(tmp / "run")}))

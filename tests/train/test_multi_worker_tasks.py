@@ -251,7 +251,7 @@ def test_denoising_validation_noise_is_the_same_every_epoch(tmp_path_factory):
 def test_sharded_metric_samplers_split_the_global_schedule(loss, tiny_recipe):
     """Two shards' batches of one step together are the single-device global batch's draws: its P
     identities for P x K batches (each shard whole identities), its pairs / triplets' plan."""
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.tasks.base import InputContext, make_task
 
     recipe = tiny_recipe(deep_update(all_recipes()["metric"],
@@ -279,7 +279,7 @@ def test_sharded_metric_samplers_split_the_global_schedule(loss, tiny_recipe):
 def test_a_replica_batch_of_partial_identities_is_refused(tiny_recipe):
     """Global batch 24 = 6 identities x 4: 12 per replica over 2 workers is 3 x 4, 6 over 4 workers
     would split an identity: refused (each replica's batch must hold whole identities)."""
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.errors import RecipeError
     from visiontk.tasks.base import InputContext, make_task
 

@@ -94,18 +94,3 @@ def dataset_reading():
         where = exc.filename if exc.filename is not None else "a dataset file"
         raise DataError(f"cannot read {where}: {exc.strerror or exc}; check that it exists and is "
                         f"readable") from None
-
-
-def make_source(recipe) -> DataSource:
-    """The recipe's data source, configured."""
-    from visiontk.catalog import SOURCES, populate
-
-    populate()
-    cls = SOURCES.get(recipe.data.source)
-    source = cls(recipe.data.params, input_shape=recipe.model.input_shape, seed=recipe.seed)
-    if recipe.data.crops is not None:
-        from visiontk.data.box_crops import CroppedSource
-
-        return CroppedSource(source, recipe.data.crops, input_shape=recipe.model.input_shape,
-                             seed=recipe.seed)
-    return source

@@ -65,7 +65,7 @@ def read_recipe_dataset(recipe, *, split: str | None = None, limit: int | None =
         split: read only this split (a SourceError saying how to make it when the source lacks it).
         limit: only the first `limit` images of each split (a generating source generates no more).
     """
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
 
     source = make_source(recipe)
     if "boxes" not in source.provides:

@@ -196,7 +196,7 @@ class Plan:
         parity["passed"] = parity["passed"] and report["passed"]
 
     def _evaluation(self) -> tuple[_Evaluation, str]:
-        from visiontk.data.base import make_source
+        from visiontk.data.make import make_source
         from visiontk.tasks.base import make_task
 
         with _data_errors("the validation split"):
@@ -267,7 +267,8 @@ def _run_recipe(source_run, task: str | None):
 def calibration_batch(recipe, n: int) -> tuple[np.ndarray, str]:
     """(float32 (n, H, W, C) images, description): `n` images spread evenly over the run's training
     split (all of them when it has fewer), through the input pipeline as for evaluation."""
-    from visiontk.data.base import SplitData, make_source
+    from visiontk.data.base import SplitData
+    from visiontk.data.make import make_source
     from visiontk.data.pipeline import source_dataset
 
     with _data_errors("the training split"):

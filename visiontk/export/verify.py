@@ -27,7 +27,7 @@ def verification_batch(run_dir: Path | None, meta: dict, n: int = 8, seed: int =
 
 
 def _validation_images(run_dir: Path, shape, n: int):
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.data.pipeline import source_dataset
     from visiontk.recipe import load_recipe
 

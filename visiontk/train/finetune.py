@@ -70,7 +70,7 @@ def _bn_layers(layers):
 
 def _rebuilt_from_run(run: Path, weights: Path):
     """The training model of the run in `run` (from its recipe.yaml) holding `weights`."""
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.errors import VisionTKError
     from visiontk.recipe import load_recipe
     from visiontk.tasks.base import make_task

@@ -99,7 +99,7 @@ def prepare(recipe, *, build: bool = True) -> Session:
     """Source, task, strategy, cluster and (when `build`) the model with its fine-tuning set up,
     without loading data."""
     from visiontk.data.augment import check_augment
-    from visiontk.data.base import make_source
+    from visiontk.data.make import make_source
     from visiontk.train.cluster import cluster_from_env
     from visiontk.train.strategy import is_multi_worker, make_strategy
 
