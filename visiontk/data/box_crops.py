@@ -99,9 +99,10 @@ class CroppedSource(DataSource):
                 cxcywh = np.concatenate([_jitter(cxcywh, cfg.jitter, rng)
                                          for _ in range(cfg.copies)])
                 classes = np.tile(classes, cfg.copies)
-            crops.append(np.clip(crop_boxes(image, cxcywh, size, cfg.margin) + 0.5, 0, 255)
-                         .astype(np.uint8) if image.dtype == np.uint8
-                         else crop_boxes(image, cxcywh, size, cfg.margin))
+            cut = crop_boxes(image, cxcywh, size, cfg.margin)
+            if image.dtype == np.uint8:                 # stored as the source's images are
+                cut = np.clip(cut + 0.5, 0, 255).astype(np.uint8)
+            crops.append(cut)
             labels.append(classes.astype(np.int32))
         if not crops:
             raise DataError(f"data.crops: the {split} split of data source '{self.inner.name}' "

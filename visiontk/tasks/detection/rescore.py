@@ -15,7 +15,6 @@ and confuses their classes more than a classifier reading each garment at one sc
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from visiontk.errors import ModelError, RecipeError
@@ -40,29 +39,21 @@ def classifier_file(path: str) -> tuple[Path, Path | None]:
     return p, None
 
 
-def run_margin(run: Path | None) -> float | None:
-    """The crop margin the classifier run was trained with (its recipe's data.crops.margin)."""
-    if run is None or not (run / "recipe.yaml").is_file():
-        return None
-    import yaml
+def _run_settings(run: Path | None) -> tuple[list | None, float | None]:
+    """(class names, data.crops.margin) of the classifier's run (None where it has none): its
+    meta.json and recipe.yaml, read as visiontk reads a run's."""
+    if run is None:
+        return None, None
+    from visiontk.errors import VisionTKError
+    from visiontk.recipe import load_recipe
+    from visiontk.run import RunDir
 
     try:
-        recipe = yaml.safe_load((run / "recipe.yaml").read_text()) or {}
-        crops = (recipe.get("data") or {}).get("crops")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return None
-    if isinstance(crops, dict):
-        return float(crops.get("margin", 1.15))
-    return None
-
-
-def _class_names(run: Path | None) -> list | None:
-    if run is None or not (run / "meta.json").is_file():
-        return None
-    try:
-        return json.loads((run / "meta.json").read_text()).get("class_names")
-    except (OSError, ValueError, AttributeError):
-        return None
+        names = RunDir(run).meta().get("class_names")
+        crops = load_recipe(run / "recipe.yaml", check_paths=False).data.crops
+    except (VisionTKError, OSError):
+        return None, None
+    return names, (crops.margin if crops is not None else None)
 
 
 def load_classifier(cfg, class_names, channels: int):
@@ -70,7 +61,7 @@ def load_classifier(cfg, class_names, channels: int):
     from visiontk.model_files import load_keras_model
 
     path, run = classifier_file(cfg.model)
-    theirs = _class_names(run)
+    theirs, trained_margin = _run_settings(run)
     if theirs is not None and list(theirs) != list(class_names):
         raise RecipeError(f"{FIELD}.model: {path} names the classes {theirs}, the detector's data "
                           f"names {list(class_names)}; train the classifier on crops of the same "
@@ -88,7 +79,9 @@ def load_classifier(cfg, class_names, channels: int):
         raise RecipeError(f"{FIELD}.model: {path} outputs {out}, not one probability for each of "
                           f"the detector's {len(class_names)} classes")
     model.trainable = False
-    margin = cfg.margin if cfg.margin is not None else (run_margin(run) or 1.15)
+    from visiontk.recipe.schema import CropsCfg
+
+    margin = next(m for m in (cfg.margin, trained_margin, CropsCfg().margin) if m is not None)
     return model, margin
 
 

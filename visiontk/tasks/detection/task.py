@@ -117,17 +117,14 @@ class Detection(Task):
         """Decode settings of model.keras; `trained`: of the model being trained (the grid, also
         when model.keras adds the crop classifier's rows)."""
         c = self.cfg
+        decode = {"score_threshold": c.score_threshold, "iou_threshold": c.iou_threshold,
+                  "max_detections": c.max_detections}
         if self.multiscale:
-            return {"layout": "anchor_free", "strides": list(c.strides),
-                    "score_threshold": c.score_threshold, "iou_threshold": c.iou_threshold,
-                    "max_detections": c.max_detections}
+            return {"layout": "anchor_free", "strides": list(c.strides), **decode}
         if c.crop_classifier is not None and not trained:      # rows of the two-stage model
-            return {"layout": "anchor_free", "two_stage": {"grid": c.grid, "top_k": c.crop_classifier.top_k},
-                    "score_threshold": c.score_threshold, "iou_threshold": c.iou_threshold,
-                    "max_detections": c.max_detections}
-        return {"grid": c.grid, "boxes_per_cell": c.boxes_per_cell, "layout": "yolo_v1",
-                "score_threshold": c.score_threshold, "iou_threshold": c.iou_threshold,
-                "max_detections": c.max_detections}
+            return {"layout": "anchor_free",
+                    "two_stage": {"grid": c.grid, "top_k": c.crop_classifier.top_k}, **decode}
+        return {"grid": c.grid, "boxes_per_cell": c.boxes_per_cell, "layout": "yolo_v1", **decode}
 
     def eval_meta(self, trained: bool = False) -> dict:
         """meta for decoding pipeline images (already at the input size) during evaluation (of the
