@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from visiontk.errors import ModelError
+from visiontk.errors import ModelError, RecipeError
 
 
 def load_weights_file(model, path: str, field: str) -> None:
@@ -37,6 +37,22 @@ def load_weights_file(model, path: str, field: str) -> None:
         raise ModelError(f"{field}: cannot read {p}: the file is truncated or damaged; copy it again "
                          f"or train the run that wrote it again")
     raise ModelError(f"{field}: {p} does not fit this architecture ({failure.splitlines()[0][:160]})")
+
+
+def run_or_keras_file(path: str, field: str, train_first: str) -> tuple[Path, Path | None]:
+    """(the .keras file, its run folder or None) for a recipe field naming another model: a run's
+    folder (its model.keras) or a .keras file. `train_first` ends the error, e.g. "train it first,
+    e.g. `visiontk train recipes/x.yaml`"."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        if not (p / "model.keras").is_file():
+            raise RecipeError(f"{field}: {p} holds no model.keras (is the run finished? "
+                              f"{train_first})")
+        return p / "model.keras", p
+    if p.suffix != ".keras" or not p.is_file():
+        raise RecipeError(f"{field}: {p} is neither a run folder nor a .keras file (relative paths "
+                          f"are relative to the working directory); {train_first}")
+    return p, None
 
 
 def import_custom_objects() -> None:

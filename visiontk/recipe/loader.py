@@ -88,8 +88,9 @@ def _is_run_recipe(path: Path) -> bool:
 
 def check_files(recipe: Recipe, where: Where) -> None:
     """Paths the recipe reads from before any data: `model.init_from`, the weights file of a
-    two-stage localizer's crop stage (`model.head.crop_backbone.weights`) and a detector's crop
-    classifier (`model.head.crop_classifier.model`)."""
+    two-stage localizer's crop stage (`model.head.crop_backbone.weights`), a detector's crop
+    classifier (`model.head.crop_classifier.model`) and a segmenter's box namer
+    (`model.head.detector.model`)."""
     init_from = recipe.model.init_from
     if init_from is not None:
         try:
@@ -107,12 +108,14 @@ def check_files(recipe: Recipe, where: Where) -> None:
         raise where.error(("model", "head", "crop_backbone", "weights"),
                           f"{weights} not found{_relative(weights)}; train the run that writes it "
                           f"first (a run's backbone.weights.h5), or use weights: none")
-    classifier = getattr(getattr(recipe.model.head, "crop_classifier", None), "model", None)
-    if classifier is not None and not Path(classifier).expanduser().exists():
-        raise where.error(("model", "head", "crop_classifier", "model"),
-                          f"{classifier} not found{_relative(classifier)}; train the crop classifier "
-                          f"first (a classification recipe with data.crops, e.g. "
-                          f"recipes/detect_fashion_crops.yaml), or remove the key")
+    for key, needs in (("crop_classifier", "the crop classifier first (a classification recipe with "
+                                           "data.crops, e.g. recipes/detect_fashion_crops.yaml)"),
+                       ("detector", "the detector first (a detection recipe on the same classes, "
+                                    "e.g. recipes/detect_fashion.yaml)")):
+        model = getattr(getattr(recipe.model.head, key, None), "model", None)
+        if model is not None and not Path(model).expanduser().exists():
+            raise where.error(("model", "head", key, "model"),
+                              f"{model} not found{_relative(model)}; train {needs}, or remove the key")
 
 
 def _relative(path: str) -> str:

@@ -15,6 +15,7 @@ from keras import layers
 
 from visiontk.architectures._blocks import HE, conv_bn_relu
 from visiontk.errors import ModelError
+from visiontk.layers import Resize
 from visiontk.tasks.base import pick_feature
 
 OWN_DECODERS = ("decoder", "decoded")        # full-resolution outputs of U-Net and the autoencoders
@@ -59,7 +60,7 @@ def full_resolution(features, input_shape, *, feature: str | None = None, width:
             x = layers.Concatenate(name=f"{name}_skip{step}")([x, skip])
         x = conv_bn_relu(x, width, 3, name=f"{name}_dec{step}")
     if (x.shape[1], x.shape[2]) != (h, w):
-        x = layers.Resizing(h, w, interpolation="bilinear", name=f"{name}_resize")(x)
+        x = Resize(h, w, interpolation="bilinear", name=f"{name}_resize")(x)
         x = conv_bn_relu(x, width, 3, name=f"{name}_dec_final")
     return x
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from visiontk.layers import Resize
 from visiontk.tasks.base import pick_feature
 
 
@@ -32,7 +33,7 @@ def resize_to_grid(x, grid: int):
         return x
     if h % grid == 0 and w % grid == 0 and h // grid == w // grid:
         return layers.AveragePooling2D(h // grid, name="head_pool")(x)
-    return layers.Resizing(grid, grid, interpolation="bilinear", name="head_resize")(x)
+    return Resize(grid, grid, interpolation="bilinear", name="head_resize")(x)
 
 
 def conv_bn_leaky(x, filters: int, *, name: str, kernel: int = 3):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from visiontk.layers import Resize
+
 
 def density_map(boxes, classes, grid: tuple[int, int], channels: int, sigma: float):
     """tf ops, rank-agnostic (one example or a batch): padded boxes (..., M, 4) normalised x1, y1,
@@ -116,7 +118,7 @@ def density_head(features, input_shape, cfg, channels: int, feature=None, dropou
         if x.shape[1] % gh == 0 and x.shape[2] % gw == 0:
             x = layers.AveragePooling2D((x.shape[1] // gh, x.shape[2] // gw), name="density_pool")(x)
         else:
-            x = layers.Resizing(gh, gw, interpolation="bilinear", name="density_resize")(x)
+            x = Resize(gh, gw, interpolation="bilinear", name="density_resize")(x)
     if dropout:
         x = layers.Dropout(dropout, name="head_dropout")(x)
     # zero-initialised: the map (and the count) starts at 0 instead of a random sum over its cells

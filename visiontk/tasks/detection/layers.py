@@ -159,3 +159,24 @@ class RescoreRows(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "weight": self.weight}
+
+
+@keras.saving.register_keras_serializable(package="visiontk")
+class CandidateRows(keras.layers.Layer):
+    """Candidates (N, K, 5 + C) of `GridCandidates` -> anchor-free rows (N, K, 4 + C): x1, y1, x2,
+    y2, then confidence x p(c): the grid's own boxes in the multi-scale head's layout (what
+    `RescoreRows` gives with no second opinion)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+    def call(self, cand):
+        cand = ops.cast(cand, "float32")
+        box, conf, probs = cand[..., :4], cand[..., 4:5], cand[..., 5:]
+        half = box[..., 2:] / 2
+        corners = ops.clip(ops.concatenate([box[..., :2] - half, box[..., :2] + half], -1), 0.0, 1.0)
+        return ops.concatenate([corners, conf * probs], -1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] - 1)

@@ -25,18 +25,10 @@ FIELD = "model.head.crop_classifier"
 def classifier_file(path: str) -> tuple[Path, Path | None]:
     """(the .keras file, its run folder or None) for `crop_classifier.model`: a classification
     run's folder (its model.keras) or a .keras file."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        if not (p / "model.keras").is_file():
-            raise RecipeError(f"{FIELD}.model: {p} holds no model.keras (is the classification run "
-                              f"finished? train it first, e.g. `visiontk train "
-                              f"recipes/detect_fashion_crops.yaml`)")
-        return p / "model.keras", p
-    if p.suffix != ".keras" or not p.is_file():
-        raise RecipeError(f"{FIELD}.model: {p} is neither a run folder nor a .keras file (relative "
-                          f"paths are relative to the working directory); train the crop "
-                          f"classifier first, e.g. `visiontk train recipes/detect_fashion_crops.yaml`")
-    return p, None
+    from visiontk.model_files import run_or_keras_file
+
+    return run_or_keras_file(path, f"{FIELD}.model", "train the crop classifier first, e.g. "
+                             "`visiontk train recipes/detect_fashion_crops.yaml`")
 
 
 def _run_settings(run: Path | None) -> tuple[list | None, float | None]:

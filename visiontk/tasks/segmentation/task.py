@@ -7,6 +7,9 @@ for sigmoid), Dice, or their weighted sum (`loss: ce_dice`, `ce_weight`, `dice_w
 metrics: mean IoU (keras.metrics.MeanIoU over all classes, background included) and pixel accuracy;
 evaluation adds per-class IoU and Dice, foreground means and an overlay PNG.
 
+With `model.head.detector` (a detection run), model.keras and the exports name the object pixels
+after the detector's boxes (box_classes.py); training and `val_mean_iou` are the segmenter's own.
+
 Valid-padding networks (U-Net `padding: valid`) give a map smaller than the input that covers its
 centre: targets are centre-cropped to it in training and evaluation, and decode pads it back
 (outside its view counts as background).
@@ -42,6 +45,10 @@ class Segmentation(Task):
                               f"{k} classes ({', '.join(info.class_names)}); use softmax (or auto)")
         self.output = cfg.output if cfg.output != "auto" else ("sigmoid" if k == 1 else "softmax")
         self.channels = 1 if self.output == "sigmoid" else k + 1
+        if cfg.detector is not None and self.output == "sigmoid":
+            raise RecipeError("model.head.detector: box naming chooses among classes; with one "
+                              "foreground class (sigmoid output) there is nothing to name; remove "
+                              "the key")
         self.crop = None        # (top, left, h, w) of the output inside the input (valid padding)
 
     @property
@@ -66,6 +73,19 @@ class Segmentation(Task):
         oh, ow = out.shape[1], out.shape[2]
         self.crop = None if (oh, ow) == (h, w) else ((h - oh) // 2, (w - ow) // 2, oh, ow)
         return keras.Model(inputs, out, name="segmenter")
+
+    def inference_model(self, model):
+        """With model.head.detector: the segmenter + the detector's boxes naming the object pixels
+        (box_classes.py)."""
+        if self.cfg.detector is None:
+            return model
+        from visiontk.tasks.segmentation.box_classes import load_detector, named_by_boxes
+
+        detector = load_detector(self.cfg.detector, self.info.class_names, self.info.input_shape[2])
+        h, w = self.info.input_shape[:2]
+        oh, ow = model.output_shape[1:3]                 # smaller than the input: valid padding
+        window = None if (oh, ow) == (h, w) else ((h - oh) // 2, (w - ow) // 2, h, w)
+        return named_by_boxes(model, detector, min_score=self.cfg.detector.min_score, window=window)
 
     def loss(self):
         from visiontk.tasks.segmentation.loss import CrossEntropyDiceLoss
