@@ -87,7 +87,7 @@ def test_two_stage_detector_is_its_stages_and_exports(tmp_path):
     from visiontk.train.loop import train
 
     crops = _classifier(tmp_path)
-    result = train(load_recipe(data=_detector_recipe(tmp_path, crops, weight=0.6)),
+    result = train(load_recipe(data=_detector_recipe(tmp_path, crops, weight=0.6, flip=True)),
                    echo=lambda *_: None)
     run = result.run_dir
     meta = read_json(run / "meta.json")
@@ -97,7 +97,7 @@ def test_two_stage_detector_is_its_stages_and_exports(tmp_path):
     assert model.output_shape == (None, 6, 4 + c)
     assert {"map50", "map"} <= set(result.metrics["val"])
 
-    # by hand: the grid's 6 most confident boxes, cut out, classified, combined
+    # by hand: the grid's 6 most confident boxes, cut out, classified (and mirrored), combined
     images = np.random.default_rng(1).uniform(0, 1, (3, 32, 32, 3)).astype(np.float32)
     grid = np.asarray(keras.Model(model.input, model.get_layer("grid").output)(images))
     corners, conf, probs = grid_boxes(grid, 4, 2)
@@ -109,7 +109,8 @@ def test_two_stage_detector_is_its_stages_and_exports(tmp_path):
         cols, rws = (order // 2) % 4, order // 8
         cxcywh = np.stack([(cols + raw[:, 1]) / 4, (rws + raw[:, 2]) / 4, raw[:, 3] ** 2,
                            raw[:, 4] ** 2], -1)
-        p_crop = np.asarray(classifier(crop_boxes(images[i], cxcywh, 16, 1.3)))
+        cut = crop_boxes(images[i], cxcywh, 16, 1.3)                    # flip: with its mirror
+        p_crop = (np.asarray(classifier(cut)) + np.asarray(classifier(cut[:, :, ::-1]))) / 2
         logp = 0.4 * np.log(probs[i, order] + 1e-7) + 0.6 * np.log(p_crop + 1e-7)
         p = np.exp(logp - logp.max(-1, keepdims=True))
         p /= p.sum(-1, keepdims=True)

@@ -17,6 +17,7 @@ class CropClassifier(Strict):
     top_k: PositiveInt = 32                     # boxes per image read by the classifier
     weight: Fraction = 0.5                      # class p ~ detector^(1 - weight) x classifier^weight
     margin: Optional[Annotated[float, between(1.0, 4.0)]] = None   # default: the run's data.crops
+    flip: bool = False                          # average the classifier over each crop and its mirror
 
 
 class DetectionHead(Strict):

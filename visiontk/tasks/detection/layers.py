@@ -132,6 +132,25 @@ class FoldCandidates(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="visiontk")
+class MirrorImages(keras.layers.Layer):
+    """(N, H, W, C) -> the images mirrored left to right, as a product with the W x W anti-diagonal
+    (MatMul: every exporter and OpenCV's DNN module read it; a reversed slice is not everywhere)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")          # exact pixels: the crops are float32
+        super().__init__(**kwargs)
+
+    def call(self, x):
+        import numpy as np
+
+        anti = ops.convert_to_tensor(np.eye(x.shape[2], dtype="float32")[:, ::-1].copy(), x.dtype)
+        return ops.transpose(ops.matmul(ops.transpose(x, (0, 1, 3, 2)), anti), (0, 1, 3, 2))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="visiontk")
 class RescoreRows(keras.layers.Layer):
     """(candidates (N, K, 5 + C), crop probabilities (N, K, C)) -> (N, K, 4 + C) anchor-free rows:
     x1, y1, x2, y2, then confidence x p(c), where p is the detector's and the crop classifier's

@@ -78,18 +78,24 @@ def load_classifier(cfg, class_names, channels: int):
 
 
 def two_stage(detector, classifier, *, grid: int, boxes_per_cell: int, top_k: int, weight: float,
-              margin: float):
-    """detector (grid outputs) + classifier -> one model with anchor-free rows (N, K, 4 + C)."""
+              margin: float, flip: bool = False):
+    """detector (grid outputs) + classifier -> one model with anchor-free rows (N, K, 4 + C).
+    `flip`: the classifier's probabilities averaged over each crop and its mirror image."""
     import keras
 
     from visiontk.layers import BoxCrop
-    from visiontk.tasks.detection.layers import FoldCandidates, GridCandidates, RescoreRows
+    from visiontk.tasks.detection.layers import (FoldCandidates, GridCandidates, MirrorImages,
+                                                 RescoreRows)
 
     size = classifier.input_shape[1]
     cand = GridCandidates(grid, boxes_per_cell, top_k, name="candidates")(detector.output)
     k = cand.shape[1]
     crops = BoxCrop(size, margin, name="candidate_crops")([detector.input, cand])   # its first 4
-    probs = classifier(FoldCandidates(name="crops_as_batch")(crops))
+    crops = FoldCandidates(name="crops_as_batch")(crops)
+    probs = classifier(crops)
+    if flip:
+        mirrored = classifier(MirrorImages(name="crops_mirrored")(crops))
+        probs = keras.layers.Average(name="crop_probs_both", dtype="float32")([probs, mirrored])
     probs = FoldCandidates(unfold=k, name="crop_probs")(probs)
     rows = RescoreRows(weight, name="rows")([cand, probs])
     return keras.Model(detector.input, rows, name="two_stage_detector")

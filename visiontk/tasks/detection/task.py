@@ -111,7 +111,7 @@ class Detection(Task):
         cc = c.crop_classifier
         classifier, margin = load_classifier(cc, self.info.class_names, self.info.input_shape[2])
         return two_stage(model, classifier, grid=c.grid, boxes_per_cell=c.boxes_per_cell,
-                         top_k=cc.top_k, weight=cc.weight, margin=margin)
+                         top_k=cc.top_k, weight=cc.weight, margin=margin, flip=cc.flip)
 
     def meta(self, trained: bool = False):
         """Decode settings of model.keras; `trained`: of the model being trained (the grid, also
