@@ -116,6 +116,14 @@ def test_segmenter_named_by_a_grid_detector_is_its_stages_and_exports(tmp_path):
     parity = read_json(tmp_path / "export" / "parity.json")
     assert parity["passed"] and parity["formats"]["onnx"]["max_abs"] <= 1e-4
 
+    # a run of another task is refused by name: here the segmentation run itself
+    from visiontk.errors import RecipeError
+    from visiontk.tasks.segmentation.box_classes import load_detector
+    from visiontk.tasks.segmentation.config import BoxNamer
+
+    with pytest.raises(RecipeError, match="is a segmentation run, not a detection run"):
+        load_detector(BoxNamer(model=str(run)), ["circle", "square", "triangle"], 3)
+
 
 def test_box_naming_errors_name_the_field(tmp_path):
     import yaml

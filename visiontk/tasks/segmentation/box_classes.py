@@ -23,17 +23,17 @@ from visiontk.errors import ModelError, RecipeError
 FIELD = "model.head.detector"
 
 
-def _run_class_names(run: Path | None) -> list | None:
+def _run_meta(run: Path | None) -> dict:
+    """The detector's run meta.json as visiontk reads it ({} for a bare .keras file or none)."""
     if run is None:
-        return None
+        return {}
     from visiontk.errors import VisionTKError
     from visiontk.run import RunDir
 
     try:
-        meta = RunDir(run).meta()
+        return RunDir(run).meta()
     except (VisionTKError, OSError):
-        return None
-    return meta.get("class_names") if meta.get("task") in (None, "detection") else False
+        return {}
 
 
 def load_detector(cfg, class_names, channels: int):
@@ -43,10 +43,11 @@ def load_detector(cfg, class_names, channels: int):
 
     path, run = run_or_keras_file(cfg.model, f"{FIELD}.model", "train the detector first, e.g. "
                                   "`visiontk train recipes/detect_fashion.yaml`")
-    theirs = _run_class_names(run)
-    if theirs is False:
-        raise RecipeError(f"{FIELD}.model: {run} is not a detection run; give a detection run "
-                          f"folder or its model.keras")
+    meta = _run_meta(run)
+    if meta.get("task", "detection") != "detection":
+        raise RecipeError(f"{FIELD}.model: {run} is a {meta['task']} run, not a detection run; give "
+                          f"a detection run folder or its model.keras")
+    theirs = meta.get("class_names")
     if theirs is not None and list(theirs) != list(class_names):
         raise RecipeError(f"{FIELD}.model: {path} names the classes {list(theirs)}, the segmentation "
                           f"data names {list(class_names)}; train the detector on the same classes")
