@@ -157,6 +157,11 @@ def test_box_naming_errors_name_the_field(tmp_path):
     cfg = load_recipe(data=deep_update(recipe, _segmentation(tmp_path / "clf.keras"))).model.head.detector
     with pytest.raises(RecipeError, match=r"outputs \(None, 3\), neither a grid detector"):
         load_detector(cfg, ["circle", "square", "triangle"], 3)
+    from visiontk.train.session import prepare
+
+    with pytest.raises(RecipeError, match=r"outputs \(None, 3\), neither a grid detector"):
+        # refused when the model is built, before training, not after it
+        prepare(load_recipe(data=deep_update(recipe, _segmentation(tmp_path / "clf.keras"))))
 
     one_class = deep_update(recipe, {"model": {"head": {"output": "sigmoid"}},
                                      "data": {"params": {"classes": ["circle"]}}})

@@ -141,3 +141,7 @@ def test_crop_classifier_errors_name_the_field(tmp_path):
     cfg = load_recipe(data=_detector_recipe(tmp_path, empty)).model.head.crop_classifier
     with pytest.raises(RecipeError, match="holds no model.keras"):
         load_classifier(cfg, ["a", "b"], 3)
+    from visiontk.train.session import prepare
+
+    with pytest.raises(RecipeError, match="holds no model.keras"):     # when built, before training
+        prepare(load_recipe(data=_detector_recipe(tmp_path, empty)))

@@ -42,6 +42,10 @@ class Detection(Task):
         return isinstance(self.cfg, MultiscaleHead)
 
     def build(self, backbone, dropout=None):
+        if not self.multiscale and self.cfg.crop_classifier is not None:   # refused before training
+            from visiontk.tasks.detection.rescore import load_classifier
+
+            load_classifier(self.cfg.crop_classifier, self.info.class_names, self.info.input_shape[2])
         if self.multiscale:
             from visiontk.tasks.detection.multiscale import build_multiscale
 

@@ -61,6 +61,10 @@ class Segmentation(Task):
 
         from visiontk.tasks._dense_head import full_resolution, image_input
 
+        if self.cfg.detector is not None:       # a detector that cannot name: refused before training
+            from visiontk.tasks.segmentation.box_classes import load_detector
+
+            load_detector(self.cfg.detector, self.info.class_names, self.info.input_shape[2])
         inputs = image_input(self.info.input_shape)
         feature = self.recipe.model.feature if self.recipe else None
         x = full_resolution(backbone(inputs), self.info.input_shape, feature=feature,
