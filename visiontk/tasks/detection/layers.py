@@ -108,6 +108,12 @@ def _rows_at(x, index):
     return ops.take_along_axis(x, ops.repeat(index[..., None], x.shape[-1], axis=-1), axis=1)
 
 
+def _corners(box):
+    """cx, cy, w, h (relative) -> x1, y1, x2, y2 clipped to the image."""
+    half = box[..., 2:] / 2
+    return ops.clip(ops.concatenate([box[..., :2] - half, box[..., :2] + half], -1), 0.0, 1.0)
+
+
 @keras.saving.register_keras_serializable(package="visiontk")
 class FoldCandidates(keras.layers.Layer):
     """(N, K, ...) -> (N * K, ...): each candidate's crop becomes one image of a batch (and back
@@ -168,8 +174,7 @@ class RescoreRows(keras.layers.Layer):
         eps = 1e-7
         logp = (1.0 - self.weight) * ops.log(det + eps) + self.weight * ops.log(crop + eps)
         probs = ops.softmax(logp, axis=-1)
-        half = box[..., 2:] / 2
-        corners = ops.clip(ops.concatenate([box[..., :2] - half, box[..., :2] + half], -1), 0.0, 1.0)
+        corners = _corners(box)
         return ops.concatenate([corners, conf * probs], -1)
 
     def compute_output_shape(self, input_shape):
@@ -193,8 +198,7 @@ class CandidateRows(keras.layers.Layer):
     def call(self, cand):
         cand = ops.cast(cand, "float32")
         box, conf, probs = cand[..., :4], cand[..., 4:5], cand[..., 5:]
-        half = box[..., 2:] / 2
-        corners = ops.clip(ops.concatenate([box[..., :2] - half, box[..., :2] + half], -1), 0.0, 1.0)
+        corners = _corners(box)
         return ops.concatenate([corners, conf * probs], -1)
 
     def compute_output_shape(self, input_shape):
