@@ -26,8 +26,10 @@ endif
 train: setup
 	$(BIN)/visiontk train $(RECIPE) $(ARGS)
 
+# --dist loadgroup: the tests sharing tiny trained heads run on one worker (tests/conftest.py);
+# --durations: the log names the slowest tests (CI keeps the suite well under 30 minutes)
 test: setup
-	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/quick.py
